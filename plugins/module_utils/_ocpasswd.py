@@ -1,0 +1,570 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ocpasswd file of ocserv's ``auth = "plain[passwd=...]"`` (private to the collection).
+
+File format (what ``ocpasswd`` writes and ocserv's plain auth reads)::
+
+    user:group[,group...]:hash
+
+``*`` as group means "no group"; a hash prefixed with ``!`` is locked (``ocpasswd -l``).
+ocserv uses the first line whose user matches, reads at most 511 characters per line,
+skips lines of 4 characters or less, and checks the password with ``crypt(3)``.
+
+``ocpasswd`` takes ``PATH.tmp`` (created exclusively) as its lock and renames it over
+``PATH``; :func:`write_file` uses the same protocol, so the module and a concurrent
+``ocpasswd`` never lose each other's changes.
+
+Crypt: Python 3.13 dropped the ``crypt`` module, so SHA-256-crypt (``$5$``), SHA-512-crypt
+(``$6$``) and MD5-crypt (``$1$``) are implemented here with ``hashlib`` (Ulrich Drepper's
+specification, glibc/libxcrypt compatible, including ``rounds=``). Other schemes
+(``$y$`` yescrypt, ``$2b$`` bcrypt, DES, ...) are verified through the system's
+``libcrypt`` (the library ocserv itself uses) when it can be loaded, otherwise they are
+reported as "cannot verify".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import hmac
+import os
+import random
+import stat
+import time
+
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+
+ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# The alphabet ocpasswd draws its 16 salt characters from (any crypt64 character is fine).
+SALT_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ./"
+SALT_SIZE = 16
+
+SCHEME_PREFIX = {"sha256": "$5$", "sha512": "$6$"}
+PREFIX_SCHEME = {
+    "$1$": "md5",
+    "$5$": "sha256",
+    "$6$": "sha512",
+    "$y$": "yescrypt",
+    "$gy$": "gost-yescrypt",
+    "$7$": "scrypt",
+    "$2a$": "bcrypt",
+    "$2b$": "bcrypt",
+    "$2y$": "bcrypt",
+    "$sha1$": "sha1crypt",
+    "$md5": "sunmd5",
+}
+
+ROUNDS_DEFAULT = 5000
+ROUNDS_MIN = 1000
+ROUNDS_MAX = 999999999
+
+# ocserv reads lines with fgets(line, 511): longer lines are cut and never match.
+MAX_LINE = 510
+LOCK_SUFFIX = ".tmp"
+NO_GROUP = "*"
+
+_SHA256_ORDER = (
+    (0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14),
+    (15, 25, 5), (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29),
+)
+_SHA512_ORDER = (
+    (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4),
+    (47, 5, 26), (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51),
+    (31, 52, 10), (53, 11, 32), (12, 33, 54), (34, 55, 13), (56, 14, 35),
+    (15, 36, 57), (37, 58, 16), (59, 17, 38), (18, 39, 60), (40, 61, 19),
+    (62, 20, 41),
+)
+_MD5_ORDER = ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5))
+
+
+class CannotVerify(Exception):
+    """The stored hash uses a scheme this host cannot compute."""
+
+
+def _b64_24(b2, b1, b0, n):
+    w = (b2 << 16) | (b1 << 8) | b0
+    out = []
+    for dummy in range(n):
+        out.append(ITOA64[w & 0x3F])
+        w >>= 6
+    return "".join(out)
+
+
+def _to_bytes(value):
+    if isinstance(value, bytes):
+        return value
+    return value.encode("utf-8")
+
+
+def _repeat(digest, length):
+    """``digest`` repeated and cut to ``length`` bytes (the P and S sequences)."""
+    size = len(digest)
+    return digest * (length // size) + digest[:length % size]
+
+
+def _sha_crypt(password, setting, scheme):
+    """SHA-crypt of ``password`` with ``setting`` (``$5$[rounds=N$]salt[$...]``)."""
+    prefix = SCHEME_PREFIX[scheme]
+    hfunc = hashlib.sha256 if scheme == "sha256" else hashlib.sha512
+    rest = setting[len(prefix):]
+    rounds = ROUNDS_DEFAULT
+    custom_rounds = False
+    if rest.startswith("rounds="):
+        num, sep, tail = rest[len("rounds="):].partition("$")
+        if not sep or not num.isdigit():
+            raise CannotVerify("malformed rounds= in the %s hash" % scheme)
+        rounds = int(num)
+        if not ROUNDS_MIN <= rounds <= ROUNDS_MAX or num.startswith("0"):
+            # glibc clamps, libxcrypt (Debian's crypt(3), used by ocserv) rejects: never a valid login.
+            raise CannotVerify("rounds=%s is outside %d..%d" % (num, ROUNDS_MIN, ROUNDS_MAX))
+        custom_rounds = True
+        rest = tail
+    salt_text = rest.split("$", 1)[0][:16]
+    pw = _to_bytes(password)
+    salt = salt_text.encode("ascii")
+    plen = len(pw)
+
+    digest_b = hfunc(pw + salt + pw).digest()
+    ctx = hfunc(pw + salt)
+    ctx.update(_repeat(digest_b, plen))
+    n = plen
+    while n > 0:
+        ctx.update(digest_b if n & 1 else pw)
+        n >>= 1
+    digest_a = ctx.digest()
+
+    p_seq = _repeat(hfunc(pw * plen).digest(), plen)
+    s_seq = _repeat(hfunc(salt * (16 + digest_a[0])).digest(), len(salt))
+
+    cur = digest_a
+    for i in range(rounds):
+        ctx = hfunc(p_seq if i & 1 else cur)
+        if i % 3:
+            ctx.update(s_seq)
+        if i % 7:
+            ctx.update(p_seq)
+        ctx.update(cur if i & 1 else p_seq)
+        cur = ctx.digest()
+
+    if scheme == "sha256":
+        enc = "".join(_b64_24(cur[a], cur[b], cur[c], 4) for a, b, c in _SHA256_ORDER)
+        enc += _b64_24(0, cur[31], cur[30], 3)
+    else:
+        enc = "".join(_b64_24(cur[a], cur[b], cur[c], 4) for a, b, c in _SHA512_ORDER)
+        enc += _b64_24(0, 0, cur[63], 2)
+    head = prefix + ("rounds=%d$" % rounds if custom_rounds else "")
+    return head + salt_text + "$" + enc
+
+
+def _md5_crypt(password, setting):
+    """MD5-crypt (``$1$salt$...``), what ocpasswd falls back to without SHA-crypt."""
+    magic = b"$1$"
+    salt_text = setting[3:].split("$", 1)[0][:8]
+    salt = salt_text.encode("ascii")
+    pw = _to_bytes(password)
+    final = hashlib.md5(pw + salt + pw).digest()
+    ctx = hashlib.md5(pw + magic + salt)
+    ctx.update(_repeat(final, len(pw)))
+    n = len(pw)
+    while n:
+        ctx.update(b"\0" if n & 1 else pw[:1])
+        n >>= 1
+    final = ctx.digest()
+    for i in range(1000):
+        ctx = hashlib.md5(pw if i & 1 else final)
+        if i % 3:
+            ctx.update(salt)
+        if i % 7:
+            ctx.update(pw)
+        ctx.update(final if i & 1 else pw)
+        final = ctx.digest()
+    enc = "".join(_b64_24(final[a], final[b], final[c], 4) for a, b, c in _MD5_ORDER)
+    enc += _b64_24(0, 0, final[11], 2)
+    return "$1$" + salt_text + "$" + enc
+
+
+_LIBCRYPT = []
+
+
+def _system_crypt():
+    """``crypt(3)`` of the system's libcrypt through ctypes, or None."""
+    if _LIBCRYPT:
+        return _LIBCRYPT[0]
+    func = None
+    try:
+        import ctypes
+    except ImportError:  # pragma: no cover - ctypes is part of CPython
+        ctypes = None
+    if ctypes is not None:
+        for name in ("libcrypt.so.1", "libcrypt.so.2", "libcrypt.so"):
+            try:
+                lib = ctypes.CDLL(name)
+                func = lib.crypt
+            except (OSError, AttributeError):
+                continue
+            func.restype = ctypes.c_char_p
+            func.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+            break
+    _LIBCRYPT.append(func)
+    return func
+
+
+def hash_scheme(hashed):
+    """The scheme name of a stored hash (lock prefix ``!`` ignored)."""
+    hashed = hashed.lstrip("!")
+    if not hashed:
+        return "empty"
+    for prefix in sorted(PREFIX_SCHEME, key=len, reverse=True):
+        if hashed.startswith(prefix):
+            return PREFIX_SCHEME[prefix]
+    if hashed.startswith("$"):
+        return "unknown"
+    if len(hashed) == 13:
+        return "des"
+    if hashed.startswith("_") and len(hashed) == 20:
+        return "bsdi-des"
+    return "unknown"
+
+
+def crypt(password, setting, allow_system=True):
+    """``crypt(password, setting)`` like crypt(3). Raises CannotVerify."""
+    if "\0" in password:
+        raise CannotVerify("password contains a NUL character")
+    scheme = hash_scheme(setting)
+    if scheme in ("sha256", "sha512"):
+        return _sha_crypt(password, setting, scheme)
+    if scheme == "md5":
+        return _md5_crypt(password, setting)
+    func = _system_crypt() if allow_system else None
+    if func is not None and scheme != "empty":
+        try:
+            result = func(_to_bytes(password), setting.encode("ascii"))
+        except (UnicodeError, ValueError):
+            result = None
+        if result and not result.startswith(b"*"):
+            return result.decode("ascii", "replace")
+    raise CannotVerify("hash scheme '%s' cannot be computed on this host" % scheme)
+
+
+def make_hash(password, scheme="sha256", rounds=None, salt=None):
+    """A new hash like ocpasswd's (16 random salt characters)."""
+    if scheme not in SCHEME_PREFIX:
+        raise VpnControlError("unsupported hash_scheme '%s'" % scheme, kind="invalid")
+    if salt is None:
+        rng = random.SystemRandom()
+        salt = "".join(rng.choice(SALT_CHARS) for dummy in range(SALT_SIZE))
+    setting = SCHEME_PREFIX[scheme]
+    if rounds is not None:
+        setting += "rounds=%d$" % rounds
+    return _sha_crypt(password, setting + salt, scheme)
+
+
+def verify(password, hashed, allow_system=True):
+    """True/False whether ``password`` matches ``hashed`` (``!`` lock prefix ignored).
+
+    Raises CannotVerify when the scheme cannot be computed here.
+    """
+    hashed = hashed.lstrip("!")
+    if not hashed:
+        return False
+    computed = crypt(password, hashed, allow_system=allow_system)
+    return hmac.compare_digest(computed.encode("utf-8"), hashed.encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------
+# The file
+
+
+def split_groups(field):
+    """Group list from the file's group field, as ocserv reads it (``*`` = none)."""
+    groups = []
+    for part in field.split(","):
+        part = part.strip()
+        if part and part != NO_GROUP:
+            groups.append(part)
+    return groups
+
+
+def join_groups(groups):
+    return ",".join(groups) if groups else NO_GROUP
+
+
+def validate_name(name):
+    if not name:
+        raise VpnControlError("name must not be empty", kind="invalid")
+    bad = [c for c in name if c == ":" or ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise VpnControlError(
+            "user name %r contains a character the ocpasswd format cannot hold (':' or a control character)" % name,
+            kind="invalid")
+
+
+def normalise_groups(groups):
+    """The ``group`` option as a list (None stays None: keep the current groups)."""
+    if groups is None:
+        return None
+    result = []
+    for group in groups:
+        group = (group or "").strip()
+        if not group or group == NO_GROUP:
+            continue
+        bad = [c for c in group if c in ":," or ord(c) < 32 or ord(c) == 127]
+        if bad:
+            raise VpnControlError(
+                "group name %r contains a character the ocpasswd format cannot hold (':', ',' or a control character)"
+                % group, kind="invalid")
+        if group not in result:
+            result.append(group)
+    return result
+
+
+class Entry(object):
+    """One user line."""
+
+    def __init__(self, name, groups, hashed, locked):
+        self.name = name
+        self.groups = list(groups)
+        self.hash = hashed
+        self.locked = locked
+
+    @classmethod
+    def parse(cls, line):
+        """Entry from a line, or None for lines ocserv does not read as a user."""
+        text = line.rstrip("\n").rstrip("\r")
+        if len(text) <= 3:
+            return None
+        parts = text.split(":")
+        if len(parts) < 3:
+            return None
+        hashed = parts[2]
+        locked = hashed.startswith("!")
+        return cls(parts[0], split_groups(parts[1]), hashed[1:] if locked else hashed, locked)
+
+    def line(self):
+        return "%s:%s:%s%s\n" % (self.name, join_groups(self.groups), "!" if self.locked else "", self.hash)
+
+    def masked(self, new_hash=False):
+        """The line with the hash hidden (for diff and messages)."""
+        if not self.hash:
+            hidden = "<empty hash>"
+        else:
+            hidden = "<%s%s hash>" % ("new " if new_hash else "", hash_scheme(self.hash))
+        return "%s:%s:%s%s\n" % (self.name, join_groups(self.groups), "!" if self.locked else "", hidden)
+
+
+def user_of(line):
+    """The user name a line belongs to as ocpasswd sees it (text before the first ':')."""
+    if ":" not in line:
+        return None
+    return line.split(":", 1)[0]
+
+
+def read_lines(path):
+    """Lines of the file (keeping their newlines); [] when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except IOError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise VpnControlError("cannot read %s: %s" % (path, exc.strerror), kind="permission_denied"
+                              if exc.errno == errno.EACCES else "error", path=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text.splitlines(True)
+
+
+class Plan(object):
+    """What a task does to the file: ``lines`` after, and the user's entries before/after."""
+
+    def __init__(self, lines_before, lines_after, before, after, password_changed, warnings):
+        self.lines_before = lines_before
+        self.lines_after = lines_after
+        self.before = before
+        self.after = after
+        self.password_changed = password_changed
+        self.warnings = warnings
+
+    @property
+    def changed(self):
+        return self.lines_before != self.lines_after
+
+    def diff(self, path):
+        return {
+            "before_header": "%s (user %s)" % (path, self.before[0].name if self.before else "-"),
+            "after_header": "%s (user %s)" % (path, self.after.name if self.after else "-"),
+            "before": "".join(e.masked() for e in self.before),
+            "after": self.after.masked(new_hash=self.password_changed) if self.after else "",
+        }
+
+
+def plan(lines, name, state="present", password=None, groups=None, update_password="always",
+         scheme="sha256", rounds=None, allow_system_crypt=True):
+    """Compute the new content of the file for one user. ``lines`` None = file absent."""
+    validate_name(name)
+    groups = normalise_groups(groups)
+    if password is not None and ("\n" in password or "\r" in password or "\0" in password):
+        raise VpnControlError("the password must not contain a newline or a NUL character", kind="invalid")
+    existed = lines is not None
+    lines = list(lines or [])
+    warnings = []
+    idx = [i for i, line in enumerate(lines) if user_of(line) == name]
+    before = [e for e in (Entry.parse(lines[i]) for i in idx) if e is not None]
+    current = before[0] if before else None
+
+    if state == "absent":
+        new_lines = [line for i, line in enumerate(lines) if i not in set(idx)]
+        return Plan(lines if existed else None, new_lines if existed else None, before, None, False, warnings)
+
+    if current is None:
+        if password is None:
+            if state == "locked":
+                # Nothing to lock: a user that is not in the file cannot log in.
+                return Plan(lines if existed else None, lines if existed else None, before, None, False, warnings)
+            raise VpnControlError(
+                "user '%s' is not in the password file; 'password' is required to create it" % name,
+                kind="invalid")
+        entry = Entry(name, groups or [], make_hash(password, scheme, rounds), state == "locked")
+        password_changed = True
+    else:
+        entry = Entry(name, current.groups if groups is None else groups, current.hash, current.locked)
+        password_changed = False
+        if password is not None and update_password == "always":
+            try:
+                matches = verify(password, current.hash, allow_system=allow_system_crypt)
+            except CannotVerify as exc:
+                warnings.append(
+                    "the stored hash of user '%s' cannot be verified (%s); it is rewritten with %s"
+                    % (name, exc, scheme))
+                matches = False
+            if not matches:
+                entry.hash = make_hash(password, scheme, rounds)
+                password_changed = True
+        if state == "locked":
+            entry.locked = True
+        elif state == "unlocked":
+            entry.locked = False
+        if not entry.hash and state != "locked" and password is None:
+            warnings.append("user '%s' has an empty hash: ocserv refuses its login unless an OTP file is set" % name)
+
+    new_lines = list(lines)
+    if idx:
+        # Rewrite the first line of the user in place, drop duplicates (ocserv reads the first only).
+        keep = idx[0]
+        first = lines[keep]
+        if current is not None and _same(first, current, entry) and len(idx) == 1:
+            return Plan(lines if existed else None, lines if existed else None, before, current, False, warnings)
+        new_lines[keep] = entry.line()
+        for i in reversed(idx[1:]):
+            del new_lines[i]
+    else:
+        if new_lines and not new_lines[-1].endswith("\n"):
+            new_lines[-1] += "\n"
+        new_lines.append(entry.line())
+    if len(entry.line()) - 1 > MAX_LINE:
+        raise VpnControlError(
+            "the line of user '%s' would be %d characters long; ocserv reads at most %d"
+            % (name, len(entry.line()) - 1, MAX_LINE), kind="invalid")
+    return Plan(lines if existed else None, new_lines, before, entry, password_changed, warnings)
+
+
+def _same(line, current, entry):
+    """The existing line already says what ``entry`` says (keeps its exact text then)."""
+    return (current.groups == entry.groups and current.hash == entry.hash and current.locked == entry.locked
+            and Entry.parse(line) is not None)
+
+
+# ---------------------------------------------------------------------------
+# Writing: ocpasswd's lock protocol + atomic replace keeping attributes
+
+
+def acquire_lock(path, timeout):
+    """Create ``PATH.tmp`` exclusively (ocpasswd's lock), waiting up to ``timeout`` seconds."""
+    lock = path + LOCK_SUFFIX
+    deadline = time.time() + max(timeout, 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            return lock, os.open(lock, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                if time.time() >= deadline:
+                    raise VpnControlError(
+                        "%s is locked: %s exists (ocpasswd or another task is writing it; remove the file "
+                        "if no such process runs)" % (path, lock), kind="busy", path=path)
+                time.sleep(0.1)
+                continue
+            if exc.errno == errno.ENOENT:
+                raise VpnControlError("the directory of %s does not exist" % path, kind="not_found", path=path)
+            raise VpnControlError("cannot create %s: %s" % (lock, exc.strerror),
+                                  kind="permission_denied" if exc.errno in (errno.EACCES, errno.EPERM) else "error",
+                                  path=path)
+
+
+def write_locked(path, lock, fd, lines, new_mode=0o600, selinux=None):
+    """Write ``lines`` into the lock file, copy the old file's attributes, rename it over ``path``.
+
+    ``selinux`` is an optional ``(module)`` used to copy the SELinux context.
+    """
+    try:
+        data = "".join(lines).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        try:
+            old = os.stat(path)
+        except OSError:
+            old = None
+        if old is not None:
+            try:
+                os.fchown(fd, old.st_uid, old.st_gid)
+            except OSError as exc:
+                if exc.errno != errno.EPERM:
+                    raise
+            os.fchmod(fd, stat.S_IMODE(old.st_mode))
+        else:
+            os.fchmod(fd, new_mode)
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        if selinux is not None and selinux.selinux_enabled():
+            context = selinux.selinux_context(path) if old is not None else selinux.selinux_default_context(path)
+            selinux.set_context_if_different(lock, context, False)
+        os.rename(lock, path)
+        lock = None
+        try:
+            dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+    except OSError as exc:
+        raise VpnControlError("cannot write %s: %s" % (path, exc.strerror), kind="error", path=path)
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if lock is not None:
+            try:
+                os.unlink(lock)
+            except OSError:
+                pass
+
+
+def release_lock(lock, fd):
+    """Give up a lock taken with :func:`acquire_lock` without writing."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    try:
+        os.unlink(lock)
+    except OSError:
+        pass
