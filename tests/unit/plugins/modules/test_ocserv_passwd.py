@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ocserv_passwd as a module: check mode, diff, idempotence, no secret in the output."""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import stat
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
+try:
+    from ansible_collections.vpnfleet.control.plugins.modules import ocserv_passwd
+except ImportError:
+    sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
+    from ansible_collections.vpnfleet.control.plugins.modules import ocserv_passwd
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocpasswd
+
+from ansible.module_utils.testing import patch_module_args
+
+FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "ocpasswd")
+
+
+def run_module(capsys, **args):
+    check = args.pop("_check", False)
+    diff = args.pop("_diff", True)
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            ocserv_passwd.main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def test_create_check_then_real_then_idempotent(tmp_path, capsys):
+    path = str(tmp_path / "ocpasswd")
+    res, out = run_module(capsys, name="alice", password="S3cret!", path=path, _check=True)
+    assert res["changed"] and res["created"] and not os.path.exists(path)
+    assert "S3cret" not in out
+    res, out = run_module(capsys, name="alice", password="S3cret!", group="staff,ops", path=path)
+    assert res["changed"] and res["password_changed"] and res["groups"] == ["staff", "ops"]
+    assert res["diff"]["after"] == "alice:staff,ops:<new sha256 hash>\n"
+    content = open(path).read()
+    assert "S3cret" not in out and content.split(":")[2][:3] not in out.replace('"$', "")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert _ocpasswd.verify("S3cret!", content.strip().split(":", 2)[2])
+    res, _ = run_module(capsys, name="alice", password="S3cret!", path=path)
+    assert not res["changed"] and "diff" not in res
+    res, _ = run_module(capsys, name="alice", password="S3cret!", path=path, state="locked", _check=True)
+    assert res["changed"] and res["locked"]
+    assert open(path).read() == content
+
+
+def test_lock_unlock_absent_backup(tmp_path, capsys):
+    path = str(tmp_path / "ocpasswd")
+    run_module(capsys, name="bob", password="pw", path=path)
+    res, _ = run_module(capsys, name="bob", state="locked", path=path)
+    assert res["changed"] and res["locked"] and ":!$5$" in open(path).read()
+    res, _ = run_module(capsys, name="bob", state="locked", path=path)
+    assert not res["changed"]
+    res, _ = run_module(capsys, name="bob", state="unlocked", path=path, backup=True)
+    assert res["changed"] and not res["locked"] and os.path.exists(res["backup_file"])
+    res, _ = run_module(capsys, name="bob", state="absent", path=path)
+    assert res["changed"] and not res["exists"] and open(path).read() == ""
+    res, _ = run_module(capsys, name="bob", state="absent", path=path)
+    assert not res["changed"]
+
+
+def test_mode_and_failures(tmp_path, capsys):
+    path = str(tmp_path / "ocpasswd")
+    run_module(capsys, name="carol", password="pw", path=path)
+    res, _ = run_module(capsys, name="carol", password="pw", path=path, mode="0640", _check=True)
+    assert res["changed"] and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    res, _ = run_module(capsys, name="carol", password="pw", path=path, mode="0640")
+    assert res["changed"] and stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    res, _ = run_module(capsys, name="carol", password="pw2", path=path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # kept on rewrite
+    res, _ = run_module(capsys, name="dave", path=path)
+    assert res["failed"] and "required to create" in res["msg"] and res["error_kind"] == "invalid"
+    res, _ = run_module(capsys, name="dave", password="pw", path=str(tmp_path / "nodir" / "f"))
+    assert res["failed"] and "does not exist" in res["msg"]
+    open(path + ".tmp", "w").close()
+    res, _ = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
+    assert res["failed"] and res["error_kind"] == "busy" and "is locked" in res["msg"]
