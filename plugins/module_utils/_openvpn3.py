@@ -1,0 +1,599 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OpenVPN 3 Linux session manager client over D-Bus (private to the collection).
+
+Transport: ``busctl --system --json=short`` (systemd >= 240).  Every host that runs the
+packaged ``openvpn3-client`` runs systemd (the packages need it for their units), so
+busctl is always there, whereas ``dbus-python`` is only a Recommends of the package and
+``gdbus`` lives in ``libglib2.0-bin``.  busctl does the SASL handshake, marshalling and
+error mapping, and its JSON keeps the D-Bus types, which is what the OpenVPN 3 CLI's
+text output does not (its wording changed between 24.1 and 27.1; the D-Bus API did not).
+
+The client is independent of AnsibleModule: it takes a ``runner`` callable
+``runner(argv, timeout) -> (rc, stdout, stderr)`` so that captured replies can be
+replayed in unit tests.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import pwd
+import subprocess
+import time
+
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+
+SESSIONS_SERVICE = "net.openvpn.v3.sessions"
+SESSIONS_ROOT = "/net/openvpn/v3/sessions"
+SESSIONS_IFACE = "net.openvpn.v3.sessions"
+CONFIG_SERVICE = "net.openvpn.v3.configuration"
+CONFIG_ROOT = "/net/openvpn/v3/configuration"
+CONFIG_IFACE = "net.openvpn.v3.configuration"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+
+STATUS_MAJOR = {
+    0: "",
+    1: "Configuration",
+    2: "Connection",
+    3: "Session",
+    4: "PKCS#11",
+    5: "Process",
+}
+
+STATUS_MINOR = {
+    0: "",
+    1: "Configuration error",
+    2: "Configuration OK",
+    3: "Configuration missing inline data",
+    4: "Configuration requires user input",
+    5: "Client initialized",
+    6: "Client connecting",
+    7: "Client connected",
+    8: "Client disconnecting",
+    9: "Client disconnected",
+    10: "Client connection failed",
+    11: "Client authentication failed",
+    12: "Client reconnect",
+    13: "Client pausing connection",
+    14: "Client connection paused",
+    15: "Client connection resuming",
+    16: "Client process exited",
+    17: "New session created",
+    18: "Backend Session Object completed",
+    19: "Session deleted",
+    20: "User/password authentication",
+    21: "Challenge/response authentication",
+    22: "URL authentication",
+    23: "PKCS#11 Sign",
+    24: "PKCS#11 Encrypt",
+    25: "PKCS#11 Decrypt",
+    26: "PKCS#11 Verify",
+    27: "Process started",
+    28: "Process stopped",
+    29: "Process killed",
+}
+
+# Short machine-friendly names of the minor codes a session moves through.
+MINOR_STATE = {
+    5: "initialized",
+    6: "connecting",
+    7: "connected",
+    8: "disconnecting",
+    9: "disconnected",
+    10: "failed",
+    11: "auth_failed",
+    12: "reconnecting",
+    13: "pausing",
+    14: "paused",
+    15: "resuming",
+    16: "exited",
+    20: "auth_required",
+    21: "auth_required",
+    22: "auth_required",
+}
+
+CONNECTED = 7
+PAUSED = 14
+# Minor codes after which waiting for "connected" is pointless.
+FAILED_MINORS = frozenset([1, 3, 4, 9, 10, 11, 16, 19, 20, 21, 22])
+
+POLL_INTERVAL = 0.2
+
+
+def status_text(major, minor, message):
+    """The CLI's rendering of a status triple (``sessions-list``'s ``Status:``)."""
+    if not major and not minor and not message:
+        return "(No status)"
+    text = "%s, %s" % (STATUS_MAJOR.get(major, str(major)), STATUS_MINOR.get(minor, str(minor)))
+    if message:
+        text += ": " + message
+    return text
+
+
+def normalize_status(value):
+    """``(uus)`` -> ``{major, minor, message, major_name, minor_name, text}``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        return None
+    major, minor, message = int(value[0]), int(value[1]), value[2] or ""
+    return {
+        "major": major,
+        "minor": minor,
+        "message": message,
+        "major_name": STATUS_MAJOR.get(major, str(major)),
+        "minor_name": STATUS_MINOR.get(minor, str(minor)),
+        "text": status_text(major, minor, message),
+    }
+
+
+def session_state(status):
+    """A short state name for a normalised status (``connected``, ``paused``, ...)."""
+    if not status:
+        return "unknown"
+    if not status["major"] and not status["minor"]:
+        return "unknown"
+    return MINOR_STATE.get(status["minor"], "other")
+
+
+def unwrap_variants(data):
+    """busctl JSON ``a{sv}``: ``{"key": {"type": T, "data": V}}`` -> ``{"key": V}``."""
+    result = {}
+    for key, variant in (data or {}).items():
+        if isinstance(variant, dict) and "data" in variant and "type" in variant:
+            result[key] = variant["data"]
+        else:
+            result[key] = variant
+    return result
+
+
+def owner_name(uid):
+    if uid is None:
+        return None
+    try:
+        return pwd.getpwuid(int(uid)).pw_name
+    except (KeyError, ValueError, OverflowError):
+        return None
+
+
+def normalize_session(path, props, statistics=True):
+    """Session properties (``Properties.GetAll`` unwrapped) -> the modules' session dict."""
+    status = normalize_status(props.get("status"))
+    conn = props.get("connected_to")
+    if isinstance(conn, (list, tuple)) and len(conn) == 3 and conn[0]:
+        connected_to = {"protocol": conn[0], "server_ip": conn[1], "server_port": int(conn[2])}
+    else:
+        connected_to = {"protocol": None, "server_ip": None, "server_port": None}
+    created = props.get("session_created")
+    owner = props.get("owner")
+    session = {
+        "path": path,
+        "config_name": props.get("config_name") or None,
+        "config_path": props.get("config_path") or None,
+        "session_name": props.get("session_name") or None,
+        "device": props.get("device_name") or None,
+        "device_path": props.get("device_path") or None,
+        "owner": int(owner) if owner is not None else None,
+        "owner_name": owner_name(owner),
+        "created": int(created) if created else None,
+        "backend_pid": int(props["backend_pid"]) if props.get("backend_pid") else None,
+        "status": status,
+        "state": session_state(status),
+        "connected_to": connected_to,
+        "public_access": props.get("public_access"),
+        "acl": [int(u) for u in (props.get("acl") or [])],
+        "dco": props.get("dco"),
+        "log_verbosity": props.get("log_verbosity"),
+        "restrict_log_access": props.get("restrict_log_access"),
+        "available": True,
+    }
+    last_log = props.get("last_log")
+    if isinstance(last_log, dict) and last_log:
+        session["last_log"] = unwrap_variants(last_log)
+    if statistics:
+        session["statistics"] = normalize_statistics(props.get("statistics"))
+    return session
+
+
+def normalize_statistics(stats):
+    """``a{sx}`` -> dict with lower-case keys (``bytes_in``, ``tun_packets_out``, ...)."""
+    result = {}
+    for key, value in (stats or {}).items():
+        try:
+            result[key.lower()] = int(value)
+        except (TypeError, ValueError):
+            result[key.lower()] = value
+    return result
+
+
+def unavailable_session(path, error):
+    """A session the manager lists but whose properties cannot be read (dying backend)."""
+    return {
+        "path": path,
+        "config_name": None,
+        "config_path": None,
+        "session_name": None,
+        "device": None,
+        "device_path": None,
+        "owner": None,
+        "owner_name": None,
+        "created": None,
+        "backend_pid": None,
+        "status": None,
+        "state": "unavailable",
+        "connected_to": {"protocol": None, "server_ip": None, "server_port": None},
+        "available": False,
+        "error": error,
+    }
+
+
+class Deadline(object):
+    """The module's ``timeout`` as one budget shared by every call and wait."""
+
+    def __init__(self, seconds, clock=time.monotonic, sleep=time.sleep):
+        self.seconds = float(seconds)
+        self.clock = clock
+        self.sleep = sleep
+        self.end = clock() + self.seconds
+
+    def remaining(self):
+        return max(0.0, self.end - self.clock())
+
+    def expired(self):
+        return self.remaining() <= 0
+
+
+def subprocess_runner(argv, timeout):
+    """Run ``argv`` (a list) with a hard timeout; returns ``(rc, stdout, stderr)``."""
+    env = dict(os.environ)
+    env["LC_ALL"] = "C"
+    env["SYSTEMD_COLORS"] = "0"
+    env["SYSTEMD_PAGER"] = "cat"
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env)
+    except OSError as exc:
+        raise VpnControlError("cannot run %s: %s" % (argv[0], exc), kind="missing_binary")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise VpnControlError("D-Bus call %s timed out after %.1f s" % (" ".join(argv[-3:]), timeout),
+                              kind="timeout")
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def find_busctl(paths=None):
+    for directory in (paths or os.environ.get("PATH", "").split(os.pathsep)) + ["/usr/bin", "/bin"]:
+        candidate = os.path.join(directory, "busctl")
+        if directory and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class DBusError(VpnControlError):
+    """A failed busctl call; ``dbus_message`` is the remote error's text."""
+
+    def __init__(self, msg, kind, dbus_message):
+        super(DBusError, self).__init__(msg, kind=kind)
+        self.dbus_message = dbus_message
+
+
+def classify_error(stderr, what):
+    """Map busctl's stderr to a VpnControlError kind and message."""
+    text = (stderr or "").strip()
+    line = text.splitlines()[-1] if text else ""
+    if line.startswith("Call failed: "):
+        detail = line[len("Call failed: "):]
+    elif line.startswith("Failed to get property"):
+        detail = line.split(": ", 1)[-1]
+    else:
+        detail = line
+    low = detail.lower()
+    if text.startswith("Failed to connect to bus") or "failed to connect to bus" in low:
+        return DBusError("cannot connect to the D-Bus system bus (%s): is dbus running on this host?" % detail,
+                         "unreachable", detail)
+    if ("was not provided by any .service files" in low or "is not activatable" in low
+            or "name has no owner" in low or ("the name" in low and "does not exist" in low)
+            or "no such unit" in low or "failed to activate service" in low or "launch helper" in low):
+        return DBusError("the OpenVPN 3 session manager (%s) is not running and could not be started over D-Bus: %s"
+                         % (SESSIONS_SERVICE, detail), "unreachable", detail)
+    if "object does not exist at path" in low or "unknown object" in low:
+        return DBusError("%s: no such session (%s)" % (what, detail), "not_found", detail)
+    if "access denied" in low or "permission denied" in low or "not authorized" in low or "rejected send message" in low:
+        return DBusError("%s: access denied (%s); OpenVPN 3 sessions are accessible only to their owner, "
+                         "users granted access or when public_access is set" % (what, detail),
+                         "permission_denied", detail)
+    if "timed out" in low or "timeout" in low or "noreply" in low or "did not receive a reply" in low:
+        return DBusError("%s: the OpenVPN 3 service did not answer in time (%s)" % (what, detail), "timeout", detail)
+    return DBusError("%s failed: %s" % (what, detail or "busctl exited with an error"), "dbus", detail)
+
+
+class OpenVPN3Client(object):
+    """The OpenVPN 3 session manager, spoken to through ``busctl``."""
+
+    def __init__(self, timeout=30, runner=None, busctl=None, clock=time.monotonic, sleep=time.sleep):
+        self.deadline = Deadline(timeout, clock=clock, sleep=sleep)
+        self.timeout = float(timeout)
+        self.runner = runner or subprocess_runner
+        self.busctl = busctl if busctl is not None else find_busctl()
+        self.clock = clock
+        self.sleep = sleep
+        if not self.busctl:
+            raise VpnControlError("busctl (systemd) not found on this host; it is needed to talk to the "
+                                  "OpenVPN 3 services over D-Bus", kind="missing_binary")
+
+    # -- transport ---------------------------------------------------------------
+
+    def _budget(self):
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise VpnControlError("timeout of %g s reached while talking to the OpenVPN 3 services" % self.timeout,
+                                  kind="timeout")
+        return remaining
+
+    def _busctl(self, args, what):
+        budget = self._budget()
+        # busctl takes whole or fractional seconds; keep a margin for the process itself.
+        argv = [self.busctl, "--system", "--json=short", "--timeout=%.3f" % max(0.1, budget)] + list(args)
+        rc, out, err = self.runner(argv, budget + 2.0)
+        if rc != 0:
+            raise classify_error(err or out, what)
+        out = (out or "").strip()
+        if not out:
+            return None
+        try:
+            return json.loads(out.splitlines()[0])
+        except ValueError:
+            raise VpnControlError("%s: cannot parse busctl output %r" % (what, out[:200]), kind="protocol")
+
+    def call(self, service, path, iface, method, signature=None, args=(), what=None):
+        cmd = ["call", service, path, iface, method]
+        if signature:
+            cmd.append(signature)
+            cmd.extend(str(a) for a in args)
+        reply = self._busctl(cmd, what or "%s.%s on %s" % (iface, method, path))
+        if not reply:
+            return []
+        return reply.get("data", [])
+
+    # -- session manager ---------------------------------------------------------
+
+    def version(self):
+        reply = self._busctl(["get-property", SESSIONS_SERVICE, SESSIONS_ROOT, SESSIONS_IFACE, "version"],
+                             "reading the session manager version")
+        return reply.get("data") if reply else None
+
+    def fetch_sessions(self):
+        data = self.call(SESSIONS_SERVICE, SESSIONS_ROOT, SESSIONS_IFACE, "FetchAvailableSessions",
+                         what="listing OpenVPN 3 sessions")
+        return sorted(data[0]) if data else []
+
+    def lookup_config_name(self, name):
+        data = self.call(SESSIONS_SERVICE, SESSIONS_ROOT, SESSIONS_IFACE, "LookupConfigName", "s", [name],
+                         what="looking up sessions of configuration %r" % name)
+        return sorted(data[0]) if data else []
+
+    def lookup_interface(self, device):
+        """Session path for a tun device; None when no session owns it."""
+        try:
+            data = self.call(SESSIONS_SERVICE, SESSIONS_ROOT, SESSIONS_IFACE, "LookupInterface", "s", [device],
+                             what="looking up the session of interface %r" % device)
+        except DBusError as exc:
+            if "interface not found" in exc.dbus_message.lower():
+                return None
+            raise
+        return data[0] if data else None
+
+    def lookup_configuration(self, name):
+        """Paths of imported configuration profiles named ``name``."""
+        data = self.call(CONFIG_SERVICE, CONFIG_ROOT, CONFIG_IFACE, "LookupConfigName", "s", [name],
+                         what="looking up the configuration profile %r" % name)
+        return sorted(data[0]) if data else []
+
+    def get_all(self, path):
+        data = self.call(SESSIONS_SERVICE, path, PROPS_IFACE, "GetAll", "s", [SESSIONS_IFACE],
+                         what="reading session %s" % path)
+        return unwrap_variants(data[0] if data else {})
+
+    def get_status(self, path):
+        reply = self._busctl(["get-property", SESSIONS_SERVICE, path, SESSIONS_IFACE, "status"],
+                             "reading the status of session %s" % path)
+        return normalize_status(reply.get("data") if reply else None)
+
+    def session(self, path, statistics=True):
+        """The normalised session; VpnControlError(kind=not_found) when it does not exist."""
+        return normalize_session(path, self.get_all(path), statistics=statistics)
+
+    def sessions(self, paths=None, statistics=True):
+        """Normalised sessions for ``paths`` (default: all visible); unreadable ones are marked."""
+        result = []
+        for path in (self.fetch_sessions() if paths is None else paths):
+            try:
+                result.append(self.session(path, statistics=statistics))
+            except DBusError as exc:
+                if exc.kind == "not_found":
+                    continue  # vanished between listing and reading
+                if exc.kind in ("unreachable", "permission_denied"):
+                    raise
+                result.append(unavailable_session(path, exc.msg))
+        return result
+
+    def exists(self, path):
+        return path in self.fetch_sessions()
+
+    def select(self, path=None, config_name=None, interface=None):
+        """Session paths matching one selector (visible to the caller)."""
+        if path:
+            # A path that is not listed may still exist but belong to someone else:
+            # reading it tells "no such session" from "access denied".
+            if path in self.fetch_sessions():
+                return [path]
+            try:
+                self.get_all(path)
+            except DBusError as exc:
+                if exc.kind == "not_found":
+                    return []
+                raise
+            return [path]
+        if config_name:
+            return self.lookup_config_name(config_name)
+        if interface:
+            found = self.lookup_interface(interface)
+            return [found] if found else []
+        return []
+
+    # -- actions -----------------------------------------------------------------
+
+    def pause(self, path, reason="vpnfleet.control"):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Pause", "s", [reason], what="pausing session %s" % path)
+
+    def resume(self, path):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Resume", what="resuming session %s" % path)
+
+    def restart(self, path):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Restart", what="restarting session %s" % path)
+
+    def disconnect(self, path):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Disconnect", what="disconnecting session %s" % path)
+
+    def new_tunnel(self, config_path):
+        data = self.call(SESSIONS_SERVICE, SESSIONS_ROOT, SESSIONS_IFACE, "NewTunnel", "o", [config_path],
+                         what="creating a session from %s" % config_path)
+        if not data:
+            raise VpnControlError("NewTunnel returned no session path", kind="protocol")
+        return data[0]
+
+    def ready(self, path):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Ready", what="checking session %s is ready" % path)
+
+    def connect(self, path):
+        self.call(SESSIONS_SERVICE, path, SESSIONS_IFACE, "Connect", what="connecting session %s" % path)
+
+    # -- waits -------------------------------------------------------------------
+
+    def _sleep(self):
+        self.sleep(min(POLL_INTERVAL, max(0.0, self.deadline.remaining())))
+
+    def wait_status(self, path, minors, failed=FAILED_MINORS, leave_first=None, leave_grace=2.0):
+        """Poll the status until its minor is in ``minors``; fail on ``failed`` or the deadline.
+
+        ``leave_first``: a minor code the status must leave before a match counts (a restart
+        of a connected session is still "connected" for a moment right after the call);
+        only waited for up to ``leave_grace`` seconds.
+        """
+        left_at = None if leave_first is not None else self.clock()
+        started = self.clock()
+        last = None
+        while True:
+            try:
+                last = self.get_status(path)
+            except DBusError as exc:
+                if exc.kind == "timeout" and not self.deadline.expired():
+                    self._sleep()
+                    continue
+                raise
+            minor = last["minor"] if last else None
+            if left_at is None and (minor != leave_first or self.clock() - started >= leave_grace):
+                left_at = self.clock()
+            if left_at is not None:
+                if minor in minors:
+                    return last
+                if minor in failed:
+                    raise VpnControlError("session %s failed: %s" % (path, last["text"]), kind="failed",
+                                          status=last)
+            if self.deadline.expired():
+                raise VpnControlError(
+                    "session %s did not reach %s within %g s (last status: %s)"
+                    % (path, " or ".join(STATUS_MINOR.get(m, str(m)) for m in minors), self.timeout,
+                       last["text"] if last else "none"), kind="timeout", status=last)
+            self._sleep()
+
+    def wait_gone(self, path):
+        while True:
+            if path not in self.fetch_sessions():
+                return
+            if self.deadline.expired():
+                raise VpnControlError("session %s still exists %g s after it was told to disconnect"
+                                      % (path, self.timeout), kind="timeout")
+            self._sleep()
+
+    def wait_ready(self, path):
+        """Call ``Ready()`` until the new backend answers; fail if it needs user input."""
+        last = None
+        while True:
+            try:
+                self.ready(path)
+                return
+            except DBusError as exc:
+                low = exc.dbus_message.lower()
+                if "user input" in low or "credentials" in low or "requires" in low:
+                    raise VpnControlError("session %s needs user input before it can connect (%s); "
+                                          "this module cannot provide it" % (path, exc.dbus_message),
+                                          kind="user_input_required")
+                if exc.kind in ("unreachable", "permission_denied", "not_found"):
+                    raise
+                last = exc.dbus_message
+            if self.deadline.expired():
+                raise VpnControlError("session %s was not ready within %g s (%s)" % (path, self.timeout, last),
+                                      kind="timeout")
+            self._sleep()
+
+    # -- compound operations -----------------------------------------------------
+
+    def start(self, config_name):
+        """Start a session from an imported profile and wait until it is connected."""
+        configs = self.lookup_configuration(config_name)
+        if not configs:
+            raise VpnControlError("no session and no imported configuration profile named %r visible to this "
+                                  "user (import it with 'openvpn3 config-import --persistent')" % config_name,
+                                  kind="not_found")
+        if len(configs) > 1:
+            raise VpnControlError("more than one imported configuration profile is named %r: %s"
+                                  % (config_name, ", ".join(configs)), kind="ambiguous")
+        path = self.new_tunnel(configs[0])
+        try:
+            self.wait_ready(path)
+            self.connect(path)
+            self.wait_status(path, (CONNECTED,))
+        except VpnControlError as exc:
+            self._abandon(path)
+            exc.details.setdefault("path", path)
+            exc.msg += " (the new session was disconnected again)"
+            exc.args = (exc.msg,)
+            raise
+        return path
+
+    def _abandon(self, path):
+        saved = self.deadline
+        self.deadline = Deadline(5, clock=self.clock, sleep=self.sleep)
+        try:
+            self.disconnect(path)
+        except VpnControlError:
+            pass
+        finally:
+            self.deadline = saved
+
+    def stale_sessions(self, proc_root="/proc"):
+        """Sessions whose backend process is gone or which cannot be read any more."""
+        stale = []
+        for path in self.fetch_sessions():
+            try:
+                props = self.get_all(path)
+            except DBusError as exc:
+                if exc.kind == "not_found":
+                    continue
+                if exc.kind in ("unreachable", "permission_denied"):
+                    raise
+                stale.append({"path": path, "reason": exc.dbus_message or exc.msg})
+                continue
+            pid = props.get("backend_pid")
+            if not pid:
+                stale.append({"path": path, "reason": "no backend process", "config_name": props.get("config_name")})
+            elif not os.path.exists(os.path.join(proc_root, str(int(pid)))):
+                stale.append({"path": path, "reason": "backend process %s is gone" % pid,
+                              "config_name": props.get("config_name")})
+        return stale
