@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Connection options of every ocserv_* module (occtl on the managed host).
+    DOCUMENTATION = r"""
+options:
+  socket:
+    description:
+      - Path of ocserv's occtl control socket (C(occtl-socket-file) in C(ocserv.conf)).
+      - Debian's packages use the default C(/var/run/occtl.socket).
+    type: path
+    default: /var/run/occtl.socket
+  occtl_path:
+    description:
+      - The occtl program: a name looked up in C(PATH) or an absolute path.
+    type: str
+    default: occtl
+  timeout:
+    description:
+      - Seconds each occtl call may take. A server that does not answer fails the task after
+        this time (occtl is killed) instead of hanging it.
+    type: float
+    default: 10
+notes:
+  - ocserv accepts control requests only from root (it checks the peer's uid on the socket),
+    so these modules need C(become: true) unless Ansible already connects as root.
+  - occtl reads each user's RX/TX counters from the network namespace it runs in; run the
+    module in the server's namespace or container, else C(rx)/C(tx) are null.
+"""

@@ -1,0 +1,958 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""occtl client and parser shared by the ocserv modules (private to the collection).
+
+Public pieces (other modules import them, keep them stable):
+
+* ``connection_argument_spec()`` - the ``socket``/``occtl_path``/``timeout`` options.
+* ``build_argv(occtl_path, socket, command, json_output)`` - occtl's argv, options first.
+* ``run_command(argv, timeout)`` - runs one occtl (no shell, bounded, child killed on timeout).
+* ``classify_error(argv, rc, stdout, stderr, socket)`` - a failed run as a ``VpnControlError``.
+* ``iter_json_values(text)`` / ``parse_json(text)`` - tolerant reader for occtl's hand-made JSON.
+* ``normalize_user(record)``, ``normalize_session``, ``normalize_status``, ``normalize_ban``,
+  ``normalize_ban_point``, ``normalize_iroute`` - one occtl JSON element to the collection's shape.
+* ``OcctlClient`` - the queries and actions the modules use.
+
+Facts this is built on: /work/shared/reference/ocserv.md and the captures in
+tests/unit/fixtures/ocserv/<version>/ (ocserv 1.1.6, 1.3.0, 1.5.0).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import subprocess
+import time
+
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+
+DEFAULT_SOCKET = "/var/run/occtl.socket"
+DEFAULT_OCCTL = "occtl"
+DEFAULT_TIMEOUT = 10
+
+# First ocserv release with `terminate user|id|session` (reference: 1.5.0).
+TERMINATE_VERSION = (1, 5, 0)
+
+
+def connection_argument_spec(**extra):
+    """The connection options every ocserv module takes (doc fragment ``vpnfleet.control.ocserv``)."""
+    spec = dict(
+        socket=dict(type="path", default=DEFAULT_SOCKET),
+        occtl_path=dict(type="str", default=DEFAULT_OCCTL),
+        timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+    )
+    spec.update(extra)
+    return spec
+
+
+# ---------------------------------------------------------------------------- running occtl
+
+def build_argv(occtl_path, socket, command, json_output=True):
+    """occtl's argument list: ``[occtl, -j, -s, SOCKET, cmd...]``.
+
+    Options must come before the command (occtl silently ignores ``-j`` after it) and
+    ``-s PATH`` is used rather than ``--socket-file=PATH`` (which occtl misreads).
+    ``socket=None`` leaves ``-s`` out (``occtl --version`` prints nothing after ``-s``).
+    """
+    argv = [occtl_path or DEFAULT_OCCTL]
+    if json_output:
+        argv.append("-j")
+    if socket is not None:
+        argv.extend(["-s", socket])
+    argv.extend(str(part) for part in command)
+    return argv
+
+
+class OcctlResult(object):
+    """What one occtl run gave: argv, rc, stdout, stderr, and when it ran (epoch)."""
+
+    def __init__(self, argv, rc, stdout, stderr, started=None, finished=None):
+        self.argv = list(argv)
+        self.rc = rc
+        self.stdout = stdout or ""
+        self.stderr = stderr or ""
+        self.started = started if started is not None else time.time()
+        self.finished = finished if finished is not None else self.started
+
+    def __repr__(self):
+        return "OcctlResult(%r, rc=%r)" % (self.argv, self.rc)
+
+
+def _to_text(data):
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
+
+
+def run_command(argv, timeout):
+    """Run ``argv`` (no shell) and return ``(rc, stdout, stderr)``.
+
+    Bounded by ``timeout`` seconds: on expiry the child is killed and reaped and a
+    ``VpnControlError(kind="timeout")`` is raised. A missing or non-executable binary
+    raises ``kind="missing_binary"``. stdin is /dev/null.
+    """
+    env = dict(os.environ)
+    env["LC_ALL"] = "C"
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, close_fds=True)
+    except OSError as exc:
+        raise VpnControlError(
+            "cannot run %s: %s (install ocserv, which provides occtl, or set occtl_path)"
+            % (argv[0], exc.strerror or exc), kind="missing_binary", command=argv)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a killed child always goes
+            pass
+        raise VpnControlError(
+            "occtl did not answer within %s seconds (%s): the ocserv server is not responding"
+            % (timeout, " ".join(argv)), kind="timeout", command=argv)
+    return proc.returncode, _to_text(stdout), _to_text(stderr)
+
+
+# ---------------------------------------------------------------------------- errors
+
+_HELP_MARKERS = ("Available Commands", " disconnect user [NAME]\t")
+_NOT_FOUND_RES = (
+    re.compile(r"^could not (?:disconnect|terminate) (?:user|ID) '.*'$", re.M),
+    re.compile(r"^no session matching '.*' was found$", re.M),
+    re.compile(r"^could not unban IP '.*'$", re.M),
+    re.compile(r"^user or ID not found$", re.M),
+)
+# The uid that may connect (run-as-user) is refused after connecting: occtl then prints
+# "could not send message; ..." or a broken read/write and a "Status: offline" table.
+_REFUSED_AFTER_CONNECT = (
+    "could not send message",
+    "recvmsg: Connection reset by peer",
+    "writev: Broken pipe",
+    "Status: offline",
+)
+
+
+def _command_text(argv):
+    """The occtl command part of argv (after the options), for messages."""
+    parts = list(argv[1:])
+    out = []
+    i = 0
+    while i < len(parts):
+        if parts[i] in ("-s", "--socket-file"):
+            i += 2
+            continue
+        if parts[i] in ("-j", "--json", "-n", "--no-pager", "-d", "--debug"):
+            i += 1
+            continue
+        out.append(parts[i])
+        i += 1
+    return " ".join(out)
+
+
+def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
+    """Classify a finished occtl run; ``None`` when it succeeded.
+
+    Returns a ``VpnControlError`` whose ``kind`` is one of:
+
+    * ``unreachable`` - the socket does not exist, nobody listens (stale socket) or the
+      server did not answer;
+    * ``permission_denied`` - the caller's uid may not use the socket (ocserv accepts
+      control requests only from root);
+    * ``unsupported`` - occtl does not know the command (``terminate`` before 1.5.0);
+    * ``not_found`` - the user, connection id, session or IP is not known to the server
+      (``could not disconnect user 'x'``, ``show user`` rc 2, ...);
+    * ``invalid`` - occtl rejected the arguments (help table on stdout, ``Cannot parse IP``);
+    * ``error`` - anything else (rc, stdout and stderr are in the details).
+    """
+    stdout = stdout or ""
+    stderr = stderr or ""
+    command = _command_text(argv)
+    details = dict(command=list(argv), rc=rc, stdout=stdout, stderr=stderr)
+    if euid is None:
+        euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    conn = re.search(r"error connecting to ocserv socket '([^']*)': (.*)", stderr)
+    if conn:
+        path, reason = conn.group(1), conn.group(2).strip()
+        if "No such file" in reason:
+            msg = ("ocserv control socket %s does not exist: ocserv is not running, or its occtl-socket-file "
+                   "is another path (set the socket option), or use-occtl is false" % path)
+            return VpnControlError(msg, kind="unreachable", socket=path, **details)
+        if "Connection refused" in reason:
+            msg = ("nothing listens on ocserv control socket %s (Connection refused): the socket is stale, "
+                   "ocserv is not running" % path)
+            return VpnControlError(msg, kind="unreachable", socket=path, **details)
+        if "Permission denied" in reason:
+            msg = ("permission denied on ocserv control socket %s (running as uid %s): ocserv accepts control "
+                   "requests only from root (uid 0); run the task as root (become: true)" % (path, euid))
+            return VpnControlError(msg, kind="permission_denied", socket=path, **details)
+        return VpnControlError("cannot connect to ocserv control socket %s: %s" % (path, reason),
+                               kind="unreachable", socket=path, **details)
+    if rc == 0:
+        return None
+    both = stdout + "\n" + stderr
+    if any(marker in both for marker in _REFUSED_AFTER_CONNECT):
+        if euid != 0:
+            msg = ("ocserv refused the control request from uid %s on %s: ocserv accepts control requests only "
+                   "from root (uid 0), even when the socket's permissions let others connect; run the task as "
+                   "root (become: true)" % (euid, socket or "its socket"))
+            return VpnControlError(msg, kind="permission_denied", socket=socket, **details)
+        msg = ("ocserv did not answer the control request on %s (%s): the server is stopping or not working"
+               % (socket or "its socket", (stderr.strip() or stdout.strip()).splitlines()[-1]))
+        return VpnControlError(msg, kind="unreachable", socket=socket, **details)
+    if stderr.startswith("unknown command"):
+        return VpnControlError("occtl does not know the command '%s' (this ocserv version does not support it)"
+                               % command, kind="unsupported", **details)
+    for regex in _NOT_FOUND_RES:
+        match = regex.search(stdout)
+        if match:
+            return VpnControlError("occtl %s: %s" % (command, match.group(0)), kind="not_found", **details)
+    if rc == 2 and re.match(r"^\[\s*\]$", stdout.strip()):
+        return VpnControlError("occtl %s: user or ID not found" % command, kind="not_found", **details)
+    if "Cannot parse IP" in stderr:
+        return VpnControlError("occtl %s: %s" % (command, stderr.strip()), kind="invalid", **details)
+    if any(marker in stdout for marker in _HELP_MARKERS):
+        return VpnControlError("occtl rejected the arguments of '%s' (it printed its help)" % command,
+                               kind="invalid", **details)
+    text = (stderr.strip() or stdout.strip() or "no output")
+    return VpnControlError("occtl %s failed (rc %s): %s" % (command, rc, text), kind="error", **details)
+
+
+# ---------------------------------------------------------------------------- tolerant JSON
+
+class JsonObject(list):
+    """A JSON object as the ordered list of its ``(key, value)`` pairs (duplicates kept)."""
+
+
+_WS = " \t\r\n"
+_DECODER = json.JSONDecoder(strict=False)
+
+
+class _Reader(object):
+    """Recursive-descent reader for occtl's printf JSON.
+
+    Tolerates what occtl prints wrong: commas are optional separators (trailing commas,
+    and the missing commas between concatenated ``show iroutes`` records), raw control
+    characters in strings, and duplicate keys (kept: objects are ``JsonObject`` lists).
+    """
+
+    def __init__(self, text):
+        self.text = text
+        self.pos = 0
+
+    def skip(self, commas=False):
+        text = self.text
+        n = len(text)
+        while self.pos < n and (text[self.pos] in _WS or (commas and text[self.pos] == ",")):
+            self.pos += 1
+
+    def value(self):
+        self.skip()
+        if self.pos >= len(self.text):
+            raise ValueError("unexpected end of JSON")
+        char = self.text[self.pos]
+        if char == "{":
+            self.pos += 1
+            obj = JsonObject()
+            while True:
+                self.skip(commas=True)
+                if self.pos >= len(self.text):
+                    raise ValueError("unterminated object")
+                if self.text[self.pos] == "}":
+                    self.pos += 1
+                    return obj
+                key, self.pos = _DECODER.raw_decode(self.text, self.pos)
+                if not isinstance(key, str):
+                    raise ValueError("object key is not a string at %d" % self.pos)
+                self.skip()
+                if self.pos >= len(self.text) or self.text[self.pos] != ":":
+                    raise ValueError("expected ':' at %d" % self.pos)
+                self.pos += 1
+                obj.append((key, self.value()))
+        if char == "[":
+            self.pos += 1
+            arr = []
+            while True:
+                self.skip(commas=True)
+                if self.pos >= len(self.text):
+                    raise ValueError("unterminated array")
+                if self.text[self.pos] == "]":
+                    self.pos += 1
+                    return arr
+                arr.append(self.value())
+        value, self.pos = _DECODER.raw_decode(self.text, self.pos)
+        return value
+
+
+def iter_json_values(text):
+    """Every top-level JSON value in ``text`` (occtl may print several back to back,
+    e.g. ``show events -j``). Objects come as ``JsonObject`` pair lists."""
+    reader = _Reader(text or "")
+    while True:
+        reader.skip(commas=True)
+        if reader.pos >= len(reader.text):
+            return
+        yield reader.value()
+
+
+def parse_json(text):
+    """The single JSON document occtl printed (``None`` for empty output), tolerant as above.
+
+    Raises ``ValueError`` when the text is not JSON at all.
+    """
+    values = list(iter_json_values(text))
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return values
+
+
+def to_dict(obj):
+    """A ``JsonObject`` as a dict: duplicate keys are merged (lists concatenated, a string
+    after a list appended to it, identical repeats dropped); nested objects converted too."""
+    if isinstance(obj, JsonObject):
+        out = {}
+        for key, value in obj:
+            value = to_dict(value)
+            if key in out:
+                old = out[key]
+                if old == value:
+                    continue
+                if isinstance(old, list):
+                    out[key] = old + (value if isinstance(value, list) else [value])
+                elif isinstance(value, list):
+                    out[key] = [old] + value
+                else:
+                    out[key] = [old, value]
+            else:
+                out[key] = value
+        return out
+    if isinstance(obj, list):
+        return [to_dict(item) for item in obj]
+    return obj
+
+
+def split_records(obj, key="ID"):
+    """Split one object holding several records' keys concatenated (``show iroutes`` up to
+    ocserv 1.3.x) into one ``JsonObject`` per record, starting a new one at each ``key``."""
+    records = []
+    current = None
+    for pair in obj:
+        if pair[0] == key or current is None:
+            current = JsonObject()
+            records.append(current)
+        current.append(pair)
+    return [rec for rec in records if rec]
+
+
+def records(text):
+    """occtl ``-j`` output as a list of dicts, whatever the version made of it:
+    an array (normal), one object (``show status``), one object holding several
+    concatenated records (``show iroutes`` <= 1.3.x), or nothing."""
+    doc = parse_json(text)
+    if doc is None:
+        return []
+    if isinstance(doc, JsonObject):
+        ids = sum(1 for k, _ in doc if k == "ID")
+        if ids > 1:
+            return [to_dict(rec) for rec in split_records(doc)]
+        return [to_dict(doc)] if doc else []
+    if isinstance(doc, list):
+        out = []
+        for item in doc:
+            if isinstance(item, JsonObject):
+                if sum(1 for k, _ in item if k == "ID") > 1:
+                    out.extend(to_dict(rec) for rec in split_records(item))
+                else:
+                    out.append(to_dict(item))
+        return out
+    raise ValueError("unexpected JSON value %r" % (doc,))
+
+
+# ---------------------------------------------------------------------------- value helpers
+
+def snake(label):
+    """occtl label to snake_case: ``Remote IP`` -> ``remote_ip``, ``Sec-mod PID`` -> ``sec_mod_pid``."""
+    text = re.sub(r"[^0-9A-Za-z]+", "_", label.strip()).strip("_")
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text).lower()
+
+
+def to_int(value):
+    """int from an int or a numeric string; ``None`` otherwise."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
+        return int(value)
+    return None
+
+
+def to_bool(value):
+    """bool from 0/1 or ``"True"``/``"False"``; ``None`` when absent/unknown."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    return None
+
+
+_IVAL_RE = re.compile(r"(\d+)\s*(days|d|h|m|s)")
+_IVAL_UNITS = {"days": 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_interval(text):
+    """occtl's short durations (``'    2s'``, ``' 1m:05s'``, ``' 2h:03m'``, ``' 3days'``) as
+    ``(seconds, resolution)``: resolution is the unit of the last field (1, 60 or 86400).
+    ``None`` when unparsable (occtl prints ``'   ?   '`` when the clock went back)."""
+    if not isinstance(text, str):
+        return None
+    parts = _IVAL_RE.findall(text)
+    if not parts:
+        return None
+    seconds = sum(int(num) * _IVAL_UNITS[unit] for num, unit in parts)
+    return seconds, _IVAL_UNITS[parts[-1][1]]
+
+
+def parse_local_minute(text):
+    """``'2026-11-22 07:22'`` (occtl prints local time, minute resolution) as epoch of that
+    minute's start, read in this process's time zone (the one occtl used); ``None`` otherwise."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return int(time.mktime(time.strptime(text.strip(), "%Y-%m-%d %H:%M")))
+    except (ValueError, OverflowError):
+        return None
+
+
+def derive_epoch(minute_text, interval_text, now, future=False):
+    """Epoch of an event occtl shows only as a local minute plus a short interval.
+
+    ``now`` is when occtl ran. The interval (``ago``, or ``remaining`` with ``future``)
+    gives ``now -/+ seconds`` within its resolution; the minute gives a 60 s window. The
+    result is the interval's estimate clamped into that window (so it is exact to the
+    second for intervals under an hour, to the minute otherwise), or the minute's start
+    when the interval cannot be read. ``None`` when neither can be read.
+    """
+    minute = parse_local_minute(minute_text)
+    ival = parse_interval(interval_text)
+    if ival is None:
+        return minute
+    seconds, resolution = ival
+    if future:
+        estimate = int(round(now)) + seconds
+    else:
+        estimate = int(round(now)) - seconds
+    if minute is None:
+        return estimate
+    if resolution > 1:
+        # coarse interval: the event lies in [estimate - resolution, estimate] (ago)
+        return minute
+    return min(max(estimate, minute), minute + 59)
+
+
+# ---------------------------------------------------------------------------- normalisers
+
+USER_KEYS = {
+    "ID": "id",
+    "Username": "username",
+    "Groupname": "groupname",
+    "State": "state",
+    "vhost": "vhost",
+    "Device": "device",
+    "MTU": "mtu",
+    "Remote IP": "remote_ip",
+    "Location": "location",
+    "Local Device IP": "local_device_ip",
+    "IPv4": "vpn_ipv4",
+    "P-t-P IPv4": "vpn_ptp_ipv4",
+    "IPv6": "vpn_ipv6",
+    "P-t-P IPv6": "vpn_ptp_ipv6",
+    "User-Agent": "user_agent",
+    "RX": "rx",
+    "TX": "tx",
+    "_RX": "rx_human",
+    "_TX": "tx_human",
+    "Average RX": "average_rx",
+    "Average TX": "average_tx",
+    "DPD": "dpd",
+    "KeepAlive": "keepalive",
+    "Hostname": "hostname",
+    "Full session": "full_session",
+    "Session": "session",
+    "TLS ciphersuite": "tls_ciphersuite",
+    "DTLS cipher": "dtls_cipher",
+    "DNS": "dns",
+    "NBNS": "nbns",
+    "Split-DNS-Domains": "split_dns_domains",
+    "Routes": "routes",
+    "No-routes": "no_routes",
+    "iRoutes": "iroutes",
+    "Restricted to routes": "restricted_to_routes",
+    "Restricted to ports": "restricted_to_ports",
+    "Limit RX": "limit_rx",
+    "Limit TX": "limit_tx",
+    "CSTP compression": "cstp_compression",
+    "DTLS compression": "dtls_compression",
+    # connect time: 1.1.6 `Connected at`; 1.3.0 + raw_connected_at; 1.5.0 `Last connected at`
+    "Connected at": "connected_at_text",
+    "_Connected at": "connected_for",
+    "Last connected at": "connected_at_text",
+    "_Last connected at": "connected_for",
+    "raw_connected_at": "connected_at",
+    "Session started at": "session_started_at_text",
+    "_Session started at": "session_started_for",
+    "raw_session_started_at": "session_started_at",
+}
+USER_INT_KEYS = ("id", "mtu", "rx", "tx", "dpd", "keepalive", "connected_at", "session_started_at")
+USER_LIST_KEYS = ("dns", "nbns", "split_dns_domains", "routes", "no_routes", "iroutes", "restricted_to_ports")
+# Every user record has these keys on every version (None when the version does not say).
+USER_FIELDS = (
+    "id", "username", "groupname", "state", "vhost", "device", "mtu", "remote_ip", "location",
+    "local_device_ip", "vpn_ipv4", "vpn_ptp_ipv4", "vpn_ipv6", "vpn_ptp_ipv6", "user_agent",
+    "rx", "tx", "rx_human", "tx_human", "average_rx", "average_tx", "dpd", "keepalive", "hostname",
+    "connected_at", "connected_at_text", "connected_for", "session_started_at", "session", "full_session",
+    "tls_ciphersuite", "dtls_cipher", "dns", "nbns", "split_dns_domains", "routes", "no_routes",
+    "iroutes", "restricted_to_routes", "restricted_to_ports", "limit_rx", "limit_tx",
+    "cstp_compression", "dtls_compression",
+)
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v not in ("", None)]
+    return [value] if value != "" else []
+
+
+def normalize_user(record, now=None):
+    """One element of ``show users``/``show user``/``show id`` (or a ``show events -j`` record)
+    in the collection's shape (see the module docs of ``ocserv_info``):
+
+    * snake_case keys, ``IPv4``/``IPv6`` as ``vpn_ipv4``/``vpn_ipv6``;
+    * ints for ``id``, ``mtu``, ``rx``, ``tx``, ``dpd``, ``keepalive`` and the times; booleans for
+      ``restricted_to_routes``; lists for DNS/routes/... (``Routes`` printed twice is merged);
+    * ``connected_at`` is an int epoch on every version: ``raw_connected_at`` from 1.2.3 on;
+      on older servers derived from the local ``Connected at`` minute and the ``_Connected at``
+      interval measured at ``now`` (see ``derive_epoch``: exact to the second for connections
+      younger than an hour, to the minute otherwise);
+    * every key of ``USER_FIELDS`` is present (None / [] when the version or the state does not
+      say, e.g. ``rx``/``tx`` when occtl runs outside the server's network namespace).
+
+    ``record`` may be a dict or a ``JsonObject``. Unknown keys are kept in snake_case.
+    """
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    if now is None:
+        now = time.time()
+    out = dict((field, None) for field in USER_FIELDS)
+    for field in USER_LIST_KEYS:
+        out[field] = []
+    for key, value in record.items():
+        name = USER_KEYS.get(key)
+        if name is None:
+            name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
+            if name.startswith("raw_"):
+                name = name[4:]
+                value = to_int(value) if to_int(value) is not None else value
+        if name in USER_LIST_KEYS:
+            value = _as_list(value)
+        out[name] = value
+    for field in USER_INT_KEYS:
+        if out.get(field) is not None:
+            number = to_int(out[field])
+            out[field] = number
+    out["restricted_to_routes"] = to_bool(out["restricted_to_routes"])
+    for field in ("average_rx", "average_tx"):
+        if isinstance(out[field], str):
+            out[field] = re.sub(r"/sec$", "/s", out[field])   # 1.1.6 "bytes/sec", later "bytes/s"
+    if out["connected_at"] is None:
+        out["connected_at"] = derive_epoch(out["connected_at_text"], out["connected_for"], now)
+    if isinstance(out["connected_for"], str):
+        out["connected_for"] = out["connected_for"].strip()
+    out.pop("session_started_for", None)
+    out.pop("session_started_at_text", None)
+    return out
+
+
+SESSION_FIELDS = (
+    "session", "full_session", "username", "groupname", "state", "vhost", "user_agent", "remote_ip",
+    "location", "created", "created_text", "expires", "expires_text", "session_is_open", "tls_auth_ok",
+    "in_use", "valid",
+)
+
+
+def normalize_session(record, valid=None):
+    """One element of ``show sessions all|valid`` / ``show session SID``.
+
+    ``created``/``expires`` are epochs of the local minute occtl prints (``expires`` is
+    None while the session is in use); ``session_is_open``, ``tls_auth_ok``, ``in_use`` are
+    booleans; ``valid`` is what the caller knows from ``show sessions valid`` (None if not asked).
+    """
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    out = dict((field, None) for field in SESSION_FIELDS)
+    for key, value in record.items():
+        name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
+        out[name] = value
+    out["created_text"] = record.get("Created")
+    out["expires_text"] = record.get("Expires")
+    out["created"] = to_int(record.get("raw_created")) if "raw_created" in record else \
+        parse_local_minute(record.get("Created"))
+    out["expires"] = to_int(record.get("raw_expires")) if "raw_expires" in record else \
+        parse_local_minute(record.get("Expires"))
+    out.pop("raw_created", None)
+    out.pop("raw_expires", None)
+    for field in ("session_is_open", "tls_auth_ok", "in_use"):
+        out[field] = to_bool(out[field])
+    out["valid"] = valid
+    return out
+
+
+# Keys some versions or states leave out of `show status` (Debian 1.5.0 has no latency;
+# MTUs only when > 0): present as None so that every version gives the same shape.
+STATUS_OPTIONAL = (
+    "median_latency", "median_latency_text", "stdev_latency", "stdev_latency_text", "min_mtu", "max_mtu",
+)
+
+
+def normalize_status(record):
+    """``show status`` as a dict: snake_case labels, ints for counters.
+
+    A label that has a ``raw_*`` twin gets the raw int (``up_since`` epoch, ``rx`` bytes,
+    ``average_auth_time`` seconds, ...) and keeps its text as ``<name>_text``; ``_Label``
+    intervals become ``<name>_human``.
+    """
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    raw = dict((k[4:], v) for k, v in record.items() if k.startswith("raw_"))
+    out = {}
+    for key, value in record.items():
+        if key.startswith("raw_"):
+            continue
+        if key.startswith("_"):
+            out[snake(key[1:]) + "_human"] = value.strip() if isinstance(value, str) else value
+            continue
+        name = snake(key)
+        twin = None
+        for candidate in (name, name.replace("average_", "avg_")):
+            if candidate in raw:
+                twin = candidate
+        if twin is not None:
+            out[name] = to_int(raw.pop(twin))
+            out[name + "_text"] = value.strip() if isinstance(value, str) else value
+            continue
+        number = to_int(value)
+        out[name] = number if number is not None else value
+    for name, value in raw.items():   # raw_* without a label twin
+        out.setdefault(name, to_int(value))
+    for name in STATUS_OPTIONAL:
+        out.setdefault(name, None)
+    return out
+
+
+def normalize_ban(record, now=None):
+    """``show ip bans`` element: ``{ip, score, expires, expires_text, remaining}``.
+
+    occtl's ``Since`` is the ban's expiry (local minute) and ``_Since`` the time left;
+    ``expires`` is an epoch derived from both, ``remaining`` the seconds left (0 once expired,
+    None when occtl prints no readable interval)."""
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    if now is None:
+        now = time.time()
+    ival = parse_interval(record.get("_Since"))
+    out = {
+        "ip": record.get("IP"),
+        "score": to_int(record.get("Score")),
+        "expires": to_int(record["raw_since"]) if "raw_since" in record else
+        derive_epoch(record.get("Since"), record.get("_Since"), now, future=True),
+        "expires_text": record.get("Since"),
+        "remaining": ival[0] if ival else None,
+    }
+    return out
+
+
+def normalize_ban_point(record):
+    """``show ip ban points`` element: ``{ip, score}``."""
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    return {"ip": record.get("IP"), "score": to_int(record.get("Score")) or 0}
+
+
+def normalize_iroute(record):
+    """``show iroutes`` element: ``{id, username, vhost, device, ip, iroutes: [...]}``."""
+    if isinstance(record, JsonObject):
+        record = to_dict(record)
+    ip = record.get("IP")
+    if isinstance(ip, list):   # duplicate "IP" key with different values (never seen): first wins
+        ip = ip[0]
+    return {
+        "id": to_int(record.get("ID")),
+        "username": record.get("Username"),
+        "vhost": record.get("vhost"),
+        "device": record.get("Device"),
+        "ip": ip,
+        "iroutes": _as_list(record.get("iRoutes")),
+    }
+
+
+_PLAIN_BAN_ROW = re.compile(r"^\s*([0-9A-Fa-f:.]+)\s+(\d+)(?:\s+(\d{4}-\d\d-\d\d \d\d:\d\d)\s*\((.*)\))?\s*$")
+
+
+def parse_plain_bans(text):
+    """Rows of the plain ``show ip bans`` / ``show ip ban points`` tables (header optional):
+    a list of dicts with ``IP``, ``Score`` and for bans ``Since``/``_Since`` (occtl's keys)."""
+    rows = []
+    for line in (text or "").splitlines():
+        match = _PLAIN_BAN_ROW.match(line)
+        if not match:
+            continue
+        row = {"IP": match.group(1), "Score": int(match.group(2))}
+        if match.group(3):
+            row["Since"] = match.group(3)
+            row["_Since"] = match.group(4)
+        rows.append(row)
+    return rows
+
+
+def parse_version(text):
+    """``OpenConnect server control (occtl) version 1.5.0`` -> ``'1.5.0'`` (None if absent)."""
+    match = re.search(r"\(occtl\) version (\S+)", text or "") or re.search(r"version (\d+(?:\.\d+)+)", text or "")
+    return match.group(1) if match else None
+
+
+def version_tuple(version):
+    """``'1.3.0'`` -> ``(1, 3, 0)``; unparsable parts stop the tuple."""
+    parts = []
+    for part in (version or "").split("."):
+        match = re.match(r"\d+", part)
+        if not match:
+            break
+        parts.append(int(match.group(0)))
+    return tuple(parts)
+
+
+SHORT_SID_RE = re.compile(r"^[A-Za-z0-9+/]{6}$")
+FULL_SID_RE = re.compile(r"^[A-Za-z0-9+/]{27}=$")
+
+
+def check_sid(sid):
+    """A session id as the user gave it: ``('short'|'full', sid)``; raises ``invalid`` otherwise.
+
+    Short ids are the 6 first characters of the 28-character base64 full id (``j/3tin`` /
+    ``j/3tinxkcBmFUA3dItIq56uZ0E8=``)."""
+    text = str(sid).strip()
+    if SHORT_SID_RE.match(text):
+        return "short", text
+    if FULL_SID_RE.match(text):
+        return "full", text
+    raise VpnControlError(
+        "invalid session id %r: expected the 6-character short id or the 28-character full id (base64) "
+        "that occtl shows as Session / Full session" % (sid,), kind="invalid")
+
+
+# ---------------------------------------------------------------------------- client
+
+class OcctlClient(object):
+    """occtl for one ocserv server.
+
+    Every call is one occtl run bounded by ``timeout``; connection-level failures
+    (socket missing, refused, permission, timeout, missing occtl) raise ``VpnControlError``.
+    ``runner(argv, timeout) -> (rc, stdout, stderr)`` can be replaced (tests).
+    """
+
+    def __init__(self, socket=DEFAULT_SOCKET, occtl_path=DEFAULT_OCCTL, timeout=DEFAULT_TIMEOUT, runner=None):
+        self.socket = socket or DEFAULT_SOCKET
+        self.occtl_path = occtl_path or DEFAULT_OCCTL
+        self.timeout = float(timeout if timeout is not None else DEFAULT_TIMEOUT)
+        self._runner = runner
+        self._version = None
+        self._help = None
+        self.calls = []   # every OcctlResult, in order (for debugging and tests)
+
+    @classmethod
+    def from_module(cls, module):
+        params = module.params
+        return cls(socket=params.get("socket"), occtl_path=params.get("occtl_path"), timeout=params.get("timeout"))
+
+    # ---- low level
+    def argv(self, command, json_output=True, with_socket=True):
+        return build_argv(self.occtl_path, self.socket if with_socket else None, command, json_output)
+
+    def run(self, command, json_output=True, with_socket=True):
+        """Run occtl and return the ``OcctlResult`` (no classification)."""
+        argv = self.argv(command, json_output, with_socket)
+        runner = self._runner or run_command
+        started = time.time()
+        rc, stdout, stderr = runner(argv, self.timeout)
+        result = OcctlResult(argv, rc, stdout, stderr, started, time.time())
+        self.calls.append(result)
+        return result
+
+    def check(self, result, allow_not_found=False):
+        """Raise the classified error of a failed run; return the error instead for
+        ``not_found`` when ``allow_not_found``; ``None`` on success."""
+        error = classify_error(result.argv, result.rc, result.stdout, result.stderr, self.socket)
+        if error is None:
+            return None
+        if allow_not_found and error.kind == "not_found":
+            return error
+        raise error
+
+    def query(self, command, allow_not_found=False):
+        """A ``show`` command's ``-j`` output as a list of dicts (``[]`` for not found
+        when ``allow_not_found``), plus the ``OcctlResult``."""
+        result = self.run(command, json_output=True)
+        if self.check(result, allow_not_found) is not None:
+            return [], result
+        try:
+            return records(result.stdout), result
+        except ValueError as exc:
+            raise VpnControlError("cannot read the JSON of occtl %s: %s" % (" ".join(command), exc),
+                                  kind="protocol", command=result.argv, stdout=result.stdout, stderr=result.stderr)
+
+    # ---- facts about occtl
+    def version(self):
+        """occtl's version string (``occtl --version``, which prints on stderr; no socket needed)."""
+        if self._version is None:
+            result = self.run(["--version"], json_output=False, with_socket=False)
+            self._version = parse_version(result.stdout + "\n" + result.stderr)
+            if self._version is None:
+                raise VpnControlError("cannot read the version of %s from: %s"
+                                      % (self.occtl_path, (result.stdout + result.stderr).strip()[:200]),
+                                      kind="protocol", command=result.argv)
+        return self._version
+
+    def help_text(self):
+        if self._help is None:
+            self._help = self.run(["help"], json_output=False, with_socket=False).stdout
+        return self._help
+
+    def capabilities(self):
+        """What this occtl/ocserv can do: ``terminate`` (terminate user|id|session, 1.5.0+),
+        decided by the version, or by ``occtl help`` when the version is unreadable."""
+        try:
+            vt = version_tuple(self.version())
+        except VpnControlError as exc:
+            if exc.kind != "protocol":
+                raise
+            vt = ()
+        if vt:
+            terminate = vt >= TERMINATE_VERSION
+        else:
+            terminate = "terminate user" in self.help_text()
+        return {
+            "terminate": terminate,
+            "raw_connected_at": vt >= (1, 2, 3) if vt else None,
+            "session_started_at": vt >= (1, 4, 1) if vt else None,
+        }
+
+    # ---- queries
+    def status(self):
+        recs, _ = self.query(["show", "status"])
+        return normalize_status(recs[0]) if recs else {}
+
+    def users(self):
+        recs, result = self.query(["show", "users"])
+        return [normalize_user(rec, now=result.finished) for rec in recs]
+
+    def user(self, name):
+        """Connections of one user (``[]`` when not connected)."""
+        recs, result = self.query(["show", "user", name], allow_not_found=True)
+        return [normalize_user(rec, now=result.finished) for rec in recs]
+
+    def connection(self, conn_id):
+        """One connection by id as a list (``[]`` when unknown)."""
+        recs, result = self.query(["show", "id", str(conn_id)], allow_not_found=True)
+        return [normalize_user(rec, now=result.finished) for rec in recs]
+
+    def sessions(self, which="all"):
+        """``show sessions all|valid``; ``valid`` is set for ``which='valid'`` (True) only."""
+        recs, _ = self.query(["show", "sessions", which])
+        return [normalize_session(rec, valid=True if which == "valid" else None) for rec in recs]
+
+    def sessions_with_validity(self):
+        """``show sessions all`` with ``valid`` from ``show sessions valid`` (two queries)."""
+        valid = set(s["full_session"] for s in self.sessions("valid"))
+        out = []
+        for sess in self.sessions("all"):
+            sess["valid"] = sess["full_session"] in valid
+            out.append(sess)
+        # a session that became valid between the two queries is in `valid` only
+        known = set(s["full_session"] for s in out)
+        return out, valid - known
+
+    def session(self, sid):
+        """``show session SID`` (prefix of the short id) as a list of sessions."""
+        recs, _ = self.query(["show", "session", sid], allow_not_found=True)
+        return [normalize_session(rec) for rec in recs]
+
+    def bans(self):
+        recs, result = self.query(["show", "ip", "bans"])
+        if any(not rec.get("IP") for rec in recs):
+            recs = parse_plain_bans(self.run(["show", "ip", "bans"], json_output=False).stdout)
+        return [normalize_ban(rec, now=result.finished) for rec in recs]
+
+    def ban_points(self):
+        """``show ip ban points``. ocserv 1.1.6 prints entries reset to 0 as empty JSON
+        objects (IP and Score omitted); the plain table is read instead then."""
+        recs, _ = self.query(["show", "ip", "ban", "points"])
+        if any(not rec.get("IP") for rec in recs):
+            result = self.run(["show", "ip", "ban", "points"], json_output=False)
+            self.check(result)
+            recs = parse_plain_bans(result.stdout)
+        return [normalize_ban_point(rec) for rec in recs]
+
+    def iroutes(self):
+        recs, _ = self.query(["show", "iroutes"])
+        return [normalize_iroute(rec) for rec in recs if rec.get("ID") is not None]
+
+    # ---- actions (text output; rc 1 + "could not ..." = not found)
+    def action(self, command, allow_not_found=True):
+        """Run an action; returns ``(True, stdout)`` on success, ``(False, error)`` when the
+        target was not found (and ``allow_not_found``); raises other errors."""
+        result = self.run(command, json_output=False)
+        error = self.check(result, allow_not_found)
+        if error is not None:
+            return False, error
+        return True, result.stdout.strip()
+
+    def disconnect_user(self, name):
+        return self.action(["disconnect", "user", name])
+
+    def disconnect_id(self, conn_id):
+        return self.action(["disconnect", "id", str(conn_id)])
+
+    def terminate_user(self, name):
+        return self.action(["terminate", "user", name])
+
+    def terminate_id(self, conn_id):
+        return self.action(["terminate", "id", str(conn_id)])
+
+    def terminate_session(self, short_sid):
+        return self.action(["terminate", "session", short_sid])
+
+    def unban_ip(self, ip):
+        return self.action(["unban", "ip", ip])
+
+    def reload(self):
+        return self.action(["reload"], allow_not_found=False)
+
+    def stop(self):
+        return self.action(["stop", "now"], allow_not_found=False)
