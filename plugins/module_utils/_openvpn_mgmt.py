@@ -1,0 +1,956 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client and parsers for the OpenVPN 2.x management interface (private).
+
+Protocol facts this code relies on (checked on OpenVPN 2.6.14 and 2.7.8):
+
+* The server serves **one** management client at a time.  A second client's
+  ``connect()`` succeeds (kernel backlog) but it gets no banner and no replies
+  until the first one leaves; whatever it sends is buffered and run later.  So
+  nothing is sent before the banner, and "no banner within the timeout" means
+  *busy*.
+* With a password, the server first writes ``ENTER PASSWORD:`` without a line
+  end.  A wrong password gets no error text, just another prompt.
+* Every server line ends with ``\\r\\n``.  Replies are ``SUCCESS: ...`` /
+  ``ERROR: ...`` (one line) or blocks ended by a line ``END``.  Real-time
+  lines start with ``>`` and are written between whole lines, never inside a
+  block, but may come before the reply of the command that caused them.
+  ``>CLIENT:`` events continue with ``>CLIENT:ENV,...`` lines up to
+  ``>CLIENT:ENV,END``.
+* ``quit`` that arrives in the same read as earlier commands makes the server
+  drop their pending output, so every reply is read before the next command
+  and ``quit`` is only sent once the last reply is in.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import re
+import socket as _socket
+import time
+
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
+    VpnControlError,
+)
+
+DEFAULT_TIMEOUT = 10
+
+PASSWORD_PROMPT = b"ENTER PASSWORD:"
+BANNER_PREFIX = ">INFO:OpenVPN Management Interface Version"
+
+# Management commands that only read state (``openvpn_command`` reports
+# ``changed: false`` for them).  Keyed by the command word; the value decides
+# from the arguments (None: read-only whatever the arguments).
+_READ_ONLY_ALWAYS = frozenset(
+    [
+        "help",
+        "version",
+        "status",
+        "pid",
+        "load-stats",
+        "test",
+    ]
+)
+# Read-only when called without an argument (with one they set a value).
+_READ_ONLY_BARE = frozenset(
+    ["hold", "verb", "mute", "env-filter", "auth-retry", "bytecount"]
+)
+# History commands: ``state`` / ``state N`` / ``state all`` read,
+# ``state on|off|on all`` switch real-time notification (a session setting
+# that ends with the connection, but still a change of the server's state).
+_HISTORY = frozenset(["state", "log", "echo"])
+
+
+def command_is_read_only(command):
+    """Whether a raw management command only reads state."""
+    words = split_command(command)
+    if not words:
+        return True
+    verb = words[0].lower()
+    args = words[1:]
+    if verb in _READ_ONLY_ALWAYS:
+        return True
+    if verb in _READ_ONLY_BARE:
+        return not args
+    if verb in _HISTORY:
+        if not args:
+            return True
+        return args[0].lower() not in ("on", "off")
+    return False
+
+
+def split_command(command):
+    """Split a command the way the management interface does (spaces, "quotes")."""
+    words = []
+    current = []
+    in_quotes = False
+    have_word = False
+    i = 0
+    while i < len(command):
+        char = command[i]
+        if in_quotes:
+            if char == "\\" and i + 1 < len(command):
+                current.append(command[i + 1])
+                i += 2
+                continue
+            if char == '"':
+                in_quotes = False
+            else:
+                current.append(char)
+        elif char == '"':
+            in_quotes = True
+            have_word = True
+        elif char in " \t":
+            if have_word:
+                words.append("".join(current))
+                current = []
+                have_word = False
+        else:
+            current.append(char)
+            have_word = True
+        i += 1
+    if have_word:
+        words.append("".join(current))
+    return words
+
+
+def quote_argument(text):
+    """One management-interface argument, quoted when needed."""
+    if text and not re.search(r'[\s"\\]', text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ManagementError(VpnControlError):
+    """A failure talking to the management interface (message fit for ``msg``)."""
+
+
+class CommandError(ManagementError):
+    """The server answered ``ERROR: ...``."""
+
+    def __init__(self, command, text, **details):
+        msg = "OpenVPN management command %r failed: %s" % (command, text)
+        super(CommandError, self).__init__(msg, kind="command_error", **details)
+        self.command = command
+        self.text = text
+
+
+class Reply(object):
+    """One command's reply.
+
+    ``kind`` is ``success``, ``error`` or ``lines`` (a block ended by END);
+    ``text`` is what follows ``SUCCESS:`` / ``ERROR:``; ``lines`` the block's
+    lines (END excluded; for ``X on all`` the history after the SUCCESS line).
+    """
+
+    def __init__(self, command, kind, text="", lines=None):
+        self.command = command
+        self.kind = kind
+        self.text = text
+        self.lines = lines if lines is not None else []
+
+    @property
+    def ok(self):
+        return self.kind != "error"
+
+    def raw_lines(self):
+        """The reply as the server wrote it (without END)."""
+        if self.kind == "success":
+            return ["SUCCESS: " + self.text] + self.lines
+        if self.kind == "error":
+            return ["ERROR: " + self.text]
+        return list(self.lines)
+
+    def __repr__(self):  # pragma: no cover - debugging aid
+        return "Reply(%r, %r, %r, %d lines)" % (self.command, self.kind, self.text, len(self.lines))
+
+
+def _parse_notification(lines):
+    """A real-time message (one line, or a ``>CLIENT:`` block) as a dict."""
+    first = lines[0][1:]
+    source, _sep, body = first.partition(":")
+    note = {"source": source, "text": body, "raw": list(lines)}
+    if source == "CLIENT":
+        event, _sep, rest = body.partition(",")
+        note["event"] = event
+        note["args"] = rest.split(",") if rest else []
+        env = {}
+        for line in lines[1:]:
+            item = line[len(">CLIENT:ENV,"):]
+            if item == "END":
+                continue
+            name, _sep, value = item.partition("=")
+            env[name] = value
+        note["env"] = env
+    elif source == "STATE":
+        note["state"] = parse_state_line(body)
+    elif source in ("HOLD", "INFO", "FATAL", "PASSWORD", "NEED-OK", "NEED-STR", "INFOMSG"):
+        pass
+    elif source in ("BYTECOUNT", "BYTECOUNT_CLI", "LOG", "NOTIFY", "ECHO"):
+        note["args"] = body.split(",")
+    return note
+
+
+class ManagementClient(object):
+    """One session with an OpenVPN management interface.
+
+    Use as a context manager, or call :meth:`connect` and :meth:`close`.
+    ``timeout`` bounds the connection (including the wait while another client
+    holds the interface) and, separately, each command's reply.
+    ``connector`` (tests) returns a connected socket-like object.
+    """
+
+    def __init__(self, socket_path=None, host=None, port=None, password=None,
+                 timeout=DEFAULT_TIMEOUT, connector=None):
+        if not socket_path and not host:
+            raise ManagementError("Either socket or host and port are required.", kind="invalid")
+        self.socket_path = socket_path
+        self.host = host
+        self.port = port
+        self.password = password
+        self.timeout = float(timeout)
+        self.connector = connector
+        self.sock = None
+        self.buffer = b""
+        self.notifications = []
+        self.management_version = None
+        self.banner = None
+        self.hold_waiting = False
+        self.closed_by_server = False
+        self._client_block = None
+        self._usable = False
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def target(self):
+        if self.socket_path:
+            return "management socket %s" % self.socket_path
+        return "management interface %s:%s" % (self.host, self.port)
+
+    def _fail(self, msg, kind, **details):
+        details.setdefault("target", self.socket_path or "%s:%s" % (self.host, self.port))
+        raise ManagementError(msg, kind=kind, **details)
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(quit_cleanly=exc_type is None or isinstance(exc, CommandError))
+        return False
+
+    # --------------------------------------------------------------- transport
+    def _open(self, deadline):
+        if self.connector is not None:
+            return self.connector()
+        remaining = max(deadline - time.time(), 0.01)
+        if self.socket_path:
+            if not os.path.exists(self.socket_path):
+                self._fail(
+                    "The %s does not exist: the OpenVPN instance is not running or its configuration has no "
+                    "'management %s unix' line." % (self.target, self.socket_path),
+                    "not_found",
+                )
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            sock.settimeout(remaining)
+            try:
+                sock.connect(self.socket_path)
+            except Exception as exc:
+                sock.close()
+                self._connect_error(exc)
+            return sock
+        try:
+            return _socket.create_connection((self.host, int(self.port)), timeout=remaining)
+        except Exception as exc:
+            self._connect_error(exc)
+
+    def _connect_error(self, exc):
+        code = getattr(exc, "errno", None)
+        if isinstance(exc, _socket.timeout):
+            self._fail("Connecting to the %s timed out after %ss." % (self.target, self.timeout), "timeout")
+        if code in (errno.EACCES, errno.EPERM):
+            self._fail(
+                "Permission denied connecting to the %s: this user may not open the socket "
+                "(check the socket's directory and file permissions, or become root)." % self.target,
+                "permission_denied",
+            )
+        if code == errno.ENOENT:
+            self._fail("The %s does not exist: the OpenVPN instance is not running." % self.target, "not_found")
+        if code == errno.ECONNREFUSED:
+            if self.socket_path:
+                self._fail(
+                    "Connection refused by the %s: the socket file is stale (no OpenVPN process listens on it; "
+                    "the server probably died)." % self.target,
+                    "unreachable",
+                )
+            self._fail(
+                "Connection refused by the %s: no OpenVPN management interface listens there." % self.target,
+                "unreachable",
+            )
+        self._fail("Cannot connect to the %s: %s" % (self.target, exc), "unreachable")
+
+    def _recv(self, deadline, what):
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            raise _Timeout()
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except _socket.timeout:
+            raise _Timeout()
+        except (OSError, IOError) as exc:
+            if getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+                data = b""
+            else:
+                self._usable = False
+                self._fail("Reading from the %s failed while waiting for %s: %s" % (self.target, what, exc),
+                           "protocol")
+        if not data:
+            self.closed_by_server = True
+            self._usable = False
+            raise _Eof()
+        self.buffer += data
+        return data
+
+    def _next_line(self, deadline, what):
+        """The next complete line (str, without CRLF)."""
+        while True:
+            pos = self.buffer.find(b"\n")
+            if pos >= 0:
+                raw = self.buffer[:pos]
+                self.buffer = self.buffer[pos + 1:]
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+                return raw.decode("utf-8", "replace")
+            self._recv(deadline, what)
+
+    def _send(self, text):
+        try:
+            self.sock.sendall(text.encode("utf-8") + b"\n")
+        except (OSError, IOError) as exc:
+            self._usable = False
+            self.closed_by_server = True
+            self._fail("Writing to the %s failed: %s (the server closed the connection)." % (self.target, exc),
+                       "protocol")
+
+    # -------------------------------------------------------------- real-time
+    def _route_notification(self, line):
+        """Keep a ``>`` line aside; ``>CLIENT:`` blocks are kept together."""
+        if self._client_block is not None:
+            if line.startswith(">CLIENT:ENV,"):
+                self._client_block.append(line)
+                if line == ">CLIENT:ENV,END":
+                    self.notifications.append(_parse_notification(self._client_block))
+                    self._client_block = None
+                return
+            # A block cut short (should not happen): keep what came.
+            self.notifications.append(_parse_notification(self._client_block))
+            self._client_block = None
+        if line.startswith(">CLIENT:") and not line.startswith(">CLIENT:ENV,"):
+            event = line[len(">CLIENT:"):].split(",", 1)[0]
+            # ADDRESS is one line; CONNECT, REAUTH, ESTABLISHED, DISCONNECT,
+            # CR_RESPONSE carry an ENV block.
+            if event != "ADDRESS":
+                self._client_block = [line]
+                return
+        note = _parse_notification([line])
+        if note["source"] == "HOLD":
+            self.hold_waiting = True
+        self.notifications.append(note)
+
+    def pop_notifications(self):
+        notes, self.notifications = self.notifications, []
+        return notes
+
+    # ----------------------------------------------------------------- session
+    def connect(self):
+        """Open the session: password exchange, banner.  Bounded by ``timeout``."""
+        deadline = time.time() + self.timeout
+        self.sock = self._open(deadline)
+        self.buffer = b""
+        password_sent = False
+        try:
+            while True:
+                # The prompt has no line end: look at the raw buffer.
+                if self.buffer.startswith(PASSWORD_PROMPT):
+                    self.buffer = self.buffer[len(PASSWORD_PROMPT):]
+                    if password_sent:
+                        self._abort()
+                        self._fail(
+                            "The %s rejected the password (wrong password: the server asked for it again)."
+                            % self.target,
+                            "auth_failed",
+                        )
+                    if self.password is None:
+                        self._abort()
+                        self._fail(
+                            "The %s asks for a password: set password or password_file." % self.target,
+                            "auth_required",
+                        )
+                    self._send(self.password)
+                    password_sent = True
+                    continue
+                if b"\n" not in self.buffer:
+                    if PASSWORD_PROMPT.startswith(self.buffer) or not self.buffer:
+                        self._recv(deadline, "the banner")
+                        continue
+                line = self._next_line(deadline, "the banner")
+                if line.startswith("SUCCESS: password is correct"):
+                    continue
+                if line.startswith(BANNER_PREFIX):
+                    self.banner = line
+                    match = re.search(r"Version (\d+)", line)
+                    if match:
+                        self.management_version = int(match.group(1))
+                    break
+                if line.startswith(">"):
+                    self._route_notification(line)
+                    continue
+                if not line:
+                    continue
+                self._abort()
+                self._fail("Unexpected data from the %s instead of the banner: %r" % (self.target, line),
+                           "protocol")
+        except _Timeout:
+            self._abort()
+            if password_sent:
+                self._fail(
+                    "The %s did not answer after the password within %ss." % (self.target, self.timeout),
+                    "timeout",
+                )
+            self._fail(
+                "The %s is busy: the connection was accepted but no banner came within %ss. OpenVPN serves one "
+                "management client at a time and another management client holds the interface (a session left "
+                "open blocks everyone else)." % (self.target, self.timeout),
+                "busy",
+            )
+        except _Eof:
+            self._abort()
+            if password_sent:
+                self._fail(
+                    "The %s closed the connection after the password was sent (wrong password)." % self.target,
+                    "auth_failed",
+                )
+            self._fail(
+                "The %s closed the connection without a banner: the server refused this client. OpenVPN does this "
+                "when management-client-user / management-client-group do not allow the connecting user (or the "
+                "server is shutting down)." % self.target,
+                "permission_denied",
+            )
+        self._usable = True
+        return self
+
+    def _abort(self):
+        self._usable = False
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except Exception:
+                pass
+            self.sock = None
+
+    def close(self, quit_cleanly=True):
+        """``quit`` (only after every reply is in) and close."""
+        if self.sock is None:
+            return
+        if quit_cleanly and self._usable and not self.closed_by_server:
+            try:
+                self.sock.sendall(b"quit\n")
+            except Exception:
+                pass
+        self._abort()
+
+    def command(self, command, check=True, timeout=None):
+        """Send one command and read its whole reply.
+
+        Returns a :class:`Reply`; with ``check`` an ``ERROR:`` reply raises
+        :class:`CommandError`.
+        """
+        if self.sock is None or not self._usable:
+            self._fail("The session with the %s is not usable any more." % self.target, "protocol")
+        if "\n" in command or "\r" in command:
+            raise ManagementError("A management command must be one line: %r" % command, kind="invalid")
+        deadline = time.time() + (self.timeout if timeout is None else float(timeout))
+        self._send(command)
+        words = split_command(command)
+        verb = words[0].lower() if words else ""
+        try:
+            reply = self._read_reply(command, verb, words, deadline)
+        except _Timeout:
+            self._abort()
+            self._fail(
+                "No complete reply to %r from the %s within %ss." % (command, self.target, self.timeout),
+                "timeout",
+            )
+        except _Eof:
+            self._abort()
+            self._fail(
+                "The %s closed the connection while waiting for the reply to %r (did the OpenVPN server exit?)."
+                % (self.target, command),
+                "connection_lost",
+            )
+        if check and reply.kind == "error":
+            raise CommandError(command, reply.text)
+        return reply
+
+    def _read_reply(self, command, verb, words, deadline):
+        what = "the reply to %r" % command
+        # ``test N`` prints N lines and no END.
+        if verb == "test":
+            count = 1
+            if len(words) > 1 and words[1].isdigit():
+                count = int(words[1])
+            lines = []
+            while len(lines) < count:
+                line = self._next_line(deadline, what)
+                if line.startswith(">") and not lines:
+                    self._route_notification(line)
+                    continue
+                if line.startswith("ERROR:"):
+                    return Reply(command, "error", line[6:].strip())
+                lines.append(line)
+            return Reply(command, "lines", lines=lines)
+        while True:
+            line = self._next_line(deadline, what)
+            if line.startswith(">"):
+                self._route_notification(line)
+                continue
+            if self._client_block is not None:
+                self.notifications.append(_parse_notification(self._client_block))
+                self._client_block = None
+            if line.startswith("SUCCESS:"):
+                text = line[8:].strip()
+                # ``log on all`` / ``state on all`` / ``echo on all``: history follows, then END.
+                lowered = [w.lower() for w in words]
+                if verb in _HISTORY and lowered[1:] == ["on", "all"]:
+                    return Reply(command, "success", text, self._read_block(deadline, what, []))
+                return Reply(command, "success", text)
+            if line.startswith("ERROR:"):
+                return Reply(command, "error", line[6:].strip())
+            return Reply(command, "lines", lines=self._read_block(deadline, what, [line]))
+
+    def _read_block(self, deadline, what, lines):
+        if lines and lines[-1] == "END":
+            return lines[:-1]
+        while True:
+            line = self._next_line(deadline, what)
+            if line == "END":
+                return lines
+            lines.append(line)
+
+    def wait_notification(self, predicate, deadline):
+        """Read real-time lines until one matches ``predicate`` (a dict -> bool).
+
+        Returns the notification, or None when ``deadline`` passes.  Raises
+        :class:`ManagementError` (``connection_lost``) when the server closes.
+        """
+        while True:
+            for index, note in enumerate(self.notifications):
+                if predicate(note):
+                    del self.notifications[: index + 1]
+                    return note
+            try:
+                line = self._next_line(deadline, "a notification")
+            except _Timeout:
+                return None
+            except _Eof:
+                self._abort()
+                raise ManagementError(
+                    "The %s closed the connection." % self.target, kind="connection_lost",
+                )
+            if line.startswith(">"):
+                self._route_notification(line)
+            # Anything else between replies would be a protocol error; ignore.
+
+    # ------------------------------------------------------------ conveniences
+    def version(self):
+        return parse_version(self.command("version").lines)
+
+    def pid(self):
+        return parse_pid(self.command("pid").text)
+
+    def load_stats(self):
+        return parse_load_stats(self.command("load-stats").text)
+
+    def state(self):
+        return parse_state(self.command("state").lines)
+
+    def hold(self):
+        return parse_hold(self.command("hold").text)
+
+    def status(self, version=3):
+        return parse_status(self.command("status %d" % version).lines)
+
+    def is_held(self):
+        """Whether the daemon waits for ``hold release`` (seen at connect)."""
+        if self.sock is not None and self._usable:
+            # The >HOLD line comes right after the banner; any reply after it
+            # proves it was (or was not) sent.
+            self.command("hold")
+        return self.hold_waiting
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Eof(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Parsers
+# ---------------------------------------------------------------------------
+
+def _snake(name):
+    name = re.sub(r"\(time_t\)", "time_t", name)
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+_PROTO_RE = re.compile(r"^(udp|tcp)[46]?(-server|-client)?:", re.IGNORECASE)
+
+
+def split_real_address(value):
+    """``udp4:1.2.3.4:5`` -> (``udp4``, ``1.2.3.4:5``, ``1.2.3.4``, 5); 2.6: no prefix."""
+    proto = None
+    address = value or ""
+    match = _PROTO_RE.match(address)
+    if match:
+        proto = match.group(0)[:-1]
+        address = address[match.end():]
+    host, port = address, None
+    if ":" in address:
+        head, _sep, tail = address.rpartition(":")
+        if tail.isdigit():
+            host, port = head, int(tail)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return proto, address, host, port
+
+
+def _int_or_none(value):
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+_CLIENT_COLUMNS = {
+    "Common Name": "common_name",
+    "Real Address": "real_address",
+    "Virtual Address": "virtual_address",
+    "Virtual IPv6 Address": "virtual_ipv6_address",
+    "Bytes Received": "bytes_received",
+    "Bytes Sent": "bytes_sent",
+    "Connected Since": "connected_since_text",
+    "Connected Since (time_t)": "connected_since",
+    "Username": "username",
+    "Client ID": "client_id",
+    "Peer ID": "peer_id",
+    "Data Channel Cipher": "cipher",
+}
+_ROUTE_COLUMNS = {
+    "Virtual Address": "virtual_address",
+    "Common Name": "common_name",
+    "Real Address": "real_address",
+    "Last Ref": "last_ref_text",
+    "Last Ref (time_t)": "last_ref",
+}
+_INT_KEYS = frozenset(["bytes_received", "bytes_sent", "connected_since", "client_id", "peer_id", "last_ref"])
+
+
+def _row_to_dict(columns, fields, names):
+    row = {}
+    for column, value in zip(columns, fields):
+        key = names.get(column) or _snake(column)
+        if key in _INT_KEYS or column.endswith("(time_t)"):
+            row[key] = _int_or_none(value)
+        else:
+            row[key] = value
+    if "real_address" in row:
+        proto, address, host, port = split_real_address(row["real_address"])
+        row["real_address"] = address
+        row["proto"] = proto
+        row["real_ip"] = host
+        row["real_port"] = port
+    if "username" in row and row["username"] == "UNDEF":
+        row["username"] = None
+    if "virtual_address" in row and "virtual_ipv6_address" in row:
+        # Clients pending management-client-auth have no virtual address yet.
+        row["pending"] = not row["virtual_address"] and not row["virtual_ipv6_address"]
+    return row
+
+
+_TAG_RE = re.compile(r"^([A-Z_]+)([,\t])")
+
+
+def parse_status(lines):
+    """``status 2`` / ``status 3`` (and best effort ``status 1``) as a dict.
+
+    Returns ``{title, updated, clients, routes, global_stats, rejected}``;
+    ``rejected`` lists rows whose field count differs from their HEADER.
+    """
+    if lines and lines[0].startswith("OpenVPN CLIENT LIST"):
+        return _parse_status_v1(lines)
+    result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
+    headers = {}
+    for line in lines:
+        if not line:
+            continue
+        # status 2 separates with commas, status 3 with TABs (a comma in a
+        # value then does not split it).
+        match = _TAG_RE.match(line)
+        sep = match.group(2) if match else ","
+        fields = line.split(sep)
+        tag = fields[0]
+        if tag == "TITLE":
+            result["title"] = sep.join(fields[1:])
+        elif tag == "TIME":
+            result["updated_text"] = fields[1] if len(fields) > 1 else None
+            result["updated"] = _int_or_none(fields[2]) if len(fields) > 2 else None
+        elif tag == "HEADER":
+            if len(fields) > 1:
+                headers[fields[1]] = fields[2:]
+        elif tag == "GLOBAL_STATS":
+            if len(fields) >= 3:
+                value = sep.join(fields[2:])
+                number = _int_or_none(value)
+                result["global_stats"][_snake(fields[1])] = value if number is None else number
+        elif tag in ("CLIENT_LIST", "ROUTING_TABLE"):
+            columns = headers.get(tag)
+            values = fields[1:]
+            if columns is None or len(values) != len(columns):
+                result["rejected"].append(line)
+                continue
+            if tag == "CLIENT_LIST":
+                result["clients"].append(_row_to_dict(columns, values, _CLIENT_COLUMNS))
+            else:
+                result["routes"].append(_row_to_dict(columns, values, _ROUTE_COLUMNS))
+        elif tag == "END":
+            break
+        else:
+            result.setdefault("other", []).append(line)
+    return result
+
+
+def _parse_status_v1(lines):
+    result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
+    section = None
+    columns = None
+    for line in lines[1:]:
+        if line.startswith("Updated,"):
+            result["updated_text"] = line.split(",", 1)[1]
+            continue
+        if line in ("ROUTING TABLE", "GLOBAL STATS"):
+            section = line
+            columns = None
+            continue
+        if section is None:
+            section = "CLIENT LIST"
+        if section == "GLOBAL STATS":
+            name, _sep, value = line.partition(",")
+            number = _int_or_none(value)
+            result["global_stats"][_snake(name)] = value if number is None else number
+            continue
+        fields = line.split(",")
+        if columns is None:
+            columns = fields
+            continue
+        if len(fields) != len(columns):
+            result["rejected"].append(line)
+            continue
+        if section == "CLIENT LIST":
+            result["clients"].append(_row_to_dict(columns, fields, _CLIENT_COLUMNS))
+        else:
+            result["routes"].append(_row_to_dict(columns, fields, _ROUTE_COLUMNS))
+    return result
+
+
+def parse_version(lines):
+    """``version``: ``{openvpn, management, title, platform, features, ...}``."""
+    result = {"openvpn": None, "management": None, "title": None, "platform": None, "features": []}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        value = value.strip()
+        if name == "OpenVPN Version":
+            result["title"] = value
+            match = re.match(r"OpenVPN (\S+)(?: (\S+))?", value)
+            if match:
+                result["openvpn"] = match.group(1)
+                if match.group(2) and not match.group(2).startswith("["):
+                    result["platform"] = match.group(2)
+            result["features"] = re.findall(r"\[([^\]]+)\]", value)
+        elif name == "Management Version":
+            result["management"] = _int_or_none(value)
+        else:
+            result[_snake(name)] = value
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", result["openvpn"] or "")
+    if match:
+        result["openvpn_tuple"] = [int(part or 0) for part in match.groups()]
+    return result
+
+
+_STATE_FIELDS = [
+    "time", "state", "description", "local_ip", "remote_ip", "remote_port",
+    "local_address", "local_port", "local_ipv6",
+]
+
+
+def parse_state_line(line):
+    fields = line.split(",")
+    state = {}
+    for index, name in enumerate(_STATE_FIELDS):
+        value = fields[index] if index < len(fields) else ""
+        if name in ("time", "remote_port", "local_port"):
+            state[name] = _int_or_none(value)
+        else:
+            state[name] = value
+    return state
+
+
+def parse_state(lines):
+    """Bare ``state``: the current state as a dict (``state all``: the last line)."""
+    lines = [line for line in lines if line and not line.startswith(">")]
+    if not lines:
+        return {}
+    return parse_state_line(lines[-1])
+
+
+def parse_state_history(lines):
+    return [parse_state_line(line) for line in lines if line and not line.startswith(">")]
+
+
+def _parse_key_values(text, what):
+    result = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ManagementError("Cannot parse the %s reply: %r" % (what, text), kind="protocol")
+        number = _int_or_none(value.strip())
+        result[name.strip()] = value.strip() if number is None else number
+    return result
+
+
+def parse_load_stats(text):
+    """``nclients=3,bytesin=6110,bytesout=6425`` -> ints."""
+    return _parse_key_values(text, "load-stats")
+
+
+def parse_pid(text):
+    values = _parse_key_values(text, "pid")
+    if not isinstance(values.get("pid"), int):
+        raise ManagementError("Cannot parse the pid reply: %r" % text, kind="protocol")
+    return values["pid"]
+
+
+def parse_hold(text):
+    values = _parse_key_values(text, "hold")
+    return values.get("hold")
+
+
+# ---------------------------------------------------------------------------
+# Module glue
+# ---------------------------------------------------------------------------
+
+def connection_argument_spec():
+    """Options of the ``vpnfleet.control.openvpn`` doc fragment."""
+    return dict(
+        socket=dict(type="path"),
+        host=dict(type="str"),
+        port=dict(type="int"),
+        password=dict(type="str", no_log=True),
+        password_file=dict(type="path"),
+        timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+    )
+
+
+CONNECTION_MUTUALLY_EXCLUSIVE = [["socket", "host"], ["password", "password_file"]]
+CONNECTION_REQUIRED_TOGETHER = [["host", "port"]]
+CONNECTION_REQUIRED_ONE_OF = [["socket", "host"]]
+
+
+def module_kwargs(argument_spec, **kwargs):
+    """AnsibleModule keyword arguments with the connection rules merged in."""
+    spec = connection_argument_spec()
+    spec.update(argument_spec)
+    result = dict(kwargs)
+    result["argument_spec"] = spec
+    for key, rules in (
+        ("mutually_exclusive", CONNECTION_MUTUALLY_EXCLUSIVE),
+        ("required_together", CONNECTION_REQUIRED_TOGETHER),
+        ("required_one_of", CONNECTION_REQUIRED_ONE_OF),
+    ):
+        result[key] = list(rules) + list(kwargs.get(key, []))
+    return result
+
+
+def read_password_file(path):
+    """The first line of a management password file (as OpenVPN reads it)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline()
+    except (IOError, OSError) as exc:
+        raise ManagementError("Cannot read password_file %s: %s" % (path, exc), kind="invalid")
+    return first.rstrip(b"\r\n").decode("utf-8")
+
+
+def client_from_params(params, connector=None):
+    """A :class:`ManagementClient` from the module's parameters."""
+    password = params.get("password")
+    if params.get("password_file"):
+        password = read_password_file(params["password_file"])
+    timeout = params.get("timeout")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if timeout <= 0:
+        raise ManagementError("timeout must be greater than 0.", kind="invalid")
+    return ManagementClient(
+        socket_path=params.get("socket"),
+        host=params.get("host"),
+        port=params.get("port"),
+        password=password,
+        timeout=timeout,
+        connector=connector,
+    )
+
+
+def client_summary(client):
+    """The short form of a client used in ``killed`` and diffs."""
+    return {
+        "client_id": client.get("client_id"),
+        "common_name": client.get("common_name"),
+        "real_address": client.get("real_address"),
+        "proto": client.get("proto"),
+        "username": client.get("username"),
+    }
+
+
+def address_kill_command(client, management_version):
+    """``kill`` by address in the syntax the running version accepts.
+
+    2.4-2.6 take ``kill IP:port``; 2.7 (management version 6+) takes
+    ``kill proto:IP:port`` with ``udp`` / ``tcp`` (``udp4`` is refused and a
+    bare ``IP:port`` is read as a common name).
+    """
+    address = client["real_address"]
+    if management_version is not None and management_version >= 6:
+        proto = (client.get("proto") or "udp").lower()
+        proto = "tcp" if proto.startswith("tcp") else "udp"
+        return "kill %s:%s" % (proto, address)
+    return "kill %s" % address
+
+
+def client_kill_command(client_id, kill="halt", message=None):
+    """``client-kill CID HALT|RESTART[,message]`` (works on 2.4 to 2.7)."""
+    text = "HALT" if kill == "halt" else "RESTART"
+    if message:
+        text = "%s,%s" % (text, message)
+    return "client-kill %d %s" % (int(client_id), quote_argument(text))
