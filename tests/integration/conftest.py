@@ -1,0 +1,245 @@
+"""pytest fixture for the lab of real Debian hosts (see docs/lab.md).
+
+Use the session fixture ``lab`` in integration tests::
+
+    def test_something(lab):
+        lab.hosts["sid"]["ip"]                    # "10.213.x.13"
+        lab.groups["ocserv_servers"]             # ["bookworm", "trixie", "sid"]
+        out = lab.run("sid", ["occtl", "-j", "show", "status"]).stdout
+        res = lab.playbook('''
+        - hosts: ocserv_servers
+          tasks:
+            - name: Info
+              vpnfleet.control.ocserv_info:
+        ''')
+        assert res.rc == 0
+        res.result("Info", "sid")["occtl_version"]
+
+Environment:
+- ``VPNFLEET_LAB_ID``: lab id (default ``test``); every podman object is ``vfl-<id>-...``.
+- ``VPNFLEET_LAB_KEEP``: when set, a lab started by the session is left running at the end.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+LAB = os.path.join(REPO_ROOT, "lab", "lab")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/integration with ``integration``."""
+    for item in items:
+        if str(item.fspath).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.integration)
+
+
+def _env():
+    env = dict(os.environ)
+    venv_bin = os.path.join(REPO_ROOT, ".venv", "bin")
+    if os.path.isdir(venv_bin) and not env.get("PATH", "").startswith(venv_bin):
+        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    if not env.get("ANSIBLE_COLLECTIONS_PATH"):
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
+            [os.path.join(REPO_ROOT, ".build", "collections"), os.path.join(REPO_ROOT, ".cache", "collections")])
+    env.setdefault("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    return env
+
+
+class PlaybookResult:
+    """Outcome of :meth:`Lab.playbook`.
+
+    ``rc``, ``stdout`` (the ``ansible.posix.json`` document), ``stderr`` (warnings, errors),
+    ``data`` (the parsed JSON, or None when stdout is not JSON), ``stats`` (per-host recap:
+    ``{host: {ok, changed, failures, unreachable, skipped, ...}}``).
+    """
+
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv, self.rc, self.stdout, self.stderr = argv, rc, stdout, stderr
+        try:
+            self.data = json.loads(stdout) if stdout.strip() else None
+        except ValueError:
+            # the json callback prints one document; anything before it is noise
+            start = stdout.find("{")
+            try:
+                self.data = json.loads(stdout[start:]) if start >= 0 else None
+            except ValueError:
+                self.data = None
+
+    @property
+    def stats(self):
+        return (self.data or {}).get("stats", {})
+
+    def tasks(self):
+        """All task entries ``[{"task": {...}, "hosts": {host: result}}]`` in run order."""
+        out = []
+        for play in (self.data or {}).get("plays", []):
+            out.extend(play.get("tasks", []))
+        return out
+
+    def results(self, task_name):
+        """``{host: result_dict}`` of the task called ``task_name``.
+
+        A role task matches by its bare name too (``role : name``). When several tasks carry
+        the name, later ones override earlier ones host by host. Raises KeyError when no
+        task of that name ran.
+        """
+        if self.data is None:
+            raise KeyError("no JSON output (rc %s): %s %s" % (self.rc, self.stdout[-2000:], self.stderr[-2000:]))
+        found, merged = False, {}
+        for t in self.tasks():
+            name = t.get("task", {}).get("name", "")
+            if name == task_name or name.endswith(" : " + task_name):
+                found = True
+                merged.update(t.get("hosts", {}))
+        if not found:
+            names = [t.get("task", {}).get("name") for t in self.tasks()]
+            raise KeyError("no task %r in the run (tasks: %s)" % (task_name, names))
+        return merged
+
+    def result(self, task_name, host):
+        """The result dict of ``task_name`` on ``host`` (KeyError when it did not run there)."""
+        res = self.results(task_name)
+        if host not in res:
+            raise KeyError("task %r did not run on %s (ran on %s)" % (task_name, host, sorted(res)))
+        return res[host]
+
+    def __repr__(self):
+        return "<PlaybookResult rc=%s stats=%s>" % (self.rc, self.stats)
+
+
+class Lab:
+    """A running lab: ``id``, ``inventory`` (path), ``state_dir``, ``hosts``, ``groups``.
+
+    ``hosts``: ``{name: {"ip": ..., "release": ..., "groups": [...], "container_id": ...}}``;
+    ``groups``: ``{group: [host, ...]}`` (``lab`` holds every host).
+    """
+
+    def __init__(self, lab_id):
+        self.id = lab_id
+        self.state_dir = os.path.join(REPO_ROOT, ".lab", lab_id)
+        self.inventory = os.path.join(self.state_dir, "inventory.yml")
+        self.ansible_cfg = os.path.join(self.state_dir, "ansible.cfg")
+        self.ssh_config = os.path.join(self.state_dir, "ssh_config")
+        self.reload()
+
+    def reload(self):
+        """Re-read the lab's state file (after ``lab/lab up`` changed the lab)."""
+        with open(os.path.join(self.state_dir, "state.json")) as f:
+            st = json.load(f)
+        self._state = st
+        self._podman_env = dict(os.environ)
+        self._podman_env.update(st.get("podman_env", {}))
+        self.hosts = {}
+        self.groups = {"lab": []}
+        for name, h in st["hosts"].items():
+            self.hosts[name] = {"ip": h["ip"], "release": h["release"], "groups": list(h["groups"]),
+                                "container_id": h["container_id"]}
+            self.groups["lab"].append(name)
+            for g in h["groups"]:
+                self.groups.setdefault(g, []).append(name)
+        self.network = dict(st["network"])
+        self.ban_source_ip = None
+        with open(self.inventory) as f:
+            for line in f:
+                if line.strip().startswith("lab_ban_source_ip:"):
+                    self.ban_source_ip = json.loads(line.split(":", 1)[1])
+
+    def run(self, host, cmd, timeout=60, check=True, input=None):
+        """Run ``cmd`` inside ``host`` (podman exec) -> ``subprocess.CompletedProcess`` (text).
+
+        ``cmd`` is an argv list or a shell string (run with ``sh -c``). ``check`` raises
+        ``subprocess.CalledProcessError`` on a non-zero exit (stdout/stderr attached);
+        ``timeout`` raises ``subprocess.TimeoutExpired``. ``input`` is fed to stdin.
+        """
+        if host not in self.hosts:
+            raise KeyError("no host %r in lab %s (hosts: %s)" % (host, self.id, sorted(self.hosts)))
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        full = ["podman", "exec", "-i", self.hosts[host]["container_id"]] + argv
+        proc = subprocess.run(full, input=input if input is not None else "", text=True, timeout=timeout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._podman_env)
+        proc.args = argv
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, "%s: %s" % (host, " ".join(
+                shlex.quote(a) for a in argv)), proc.stdout, proc.stderr)
+        return proc
+
+    def playbook(self, playbook, extra_vars=None, check=False, diff=False, limit=None, timeout=600,
+                 basedir=None):
+        """Run real ``ansible-playbook`` against the lab -> :class:`PlaybookResult`.
+
+        ``playbook``: a path, or YAML text (written to a temporary file in ``basedir``, default
+        tests/integration, so relative paths resolve as for a file there). ``extra_vars``: dict
+        (passed as JSON). ``check``/``diff``: ``--check``/``--diff``. ``limit``: host pattern
+        string or list. Uses the lab's inventory and ansible.cfg and the ``ansible.posix.json``
+        stdout callback. Never raises on a failed play: look at ``.rc``.
+        """
+        tmp = None
+        if isinstance(playbook, str) and ("\n" in playbook or not os.path.exists(playbook)):
+            if "\n" not in playbook and playbook.endswith((".yml", ".yaml")):
+                raise FileNotFoundError(playbook)
+            fd, tmp = tempfile.mkstemp(prefix=".lab-pb-", suffix=".yml", dir=basedir or HERE)
+            with os.fdopen(fd, "w") as f:
+                f.write(playbook)
+            path = tmp
+        else:
+            path = os.fspath(playbook)
+        argv = ["ansible-playbook", "-i", self.inventory, path]
+        if extra_vars:
+            argv += ["--extra-vars", json.dumps(extra_vars)]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        if limit:
+            argv += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
+        env = _env()
+        env["ANSIBLE_CONFIG"] = self.ansible_cfg
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        try:
+            proc = subprocess.run(argv, text=True, timeout=timeout, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(path)))
+        finally:
+            if tmp:
+                os.unlink(tmp)
+        return PlaybookResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+    def __repr__(self):
+        return "<Lab %s hosts=%s>" % (self.id, sorted(self.hosts))
+
+
+def _lab_cmd(*args, timeout=1200):
+    return subprocess.run([LAB] + list(args), text=True, timeout=timeout, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=_env())
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab (id ``$VPNFLEET_LAB_ID``, default ``test``), up and provisioned.
+
+    Runs ``lab/lab up`` (idempotent). Takes it down at the end only when this session
+    started it and ``VPNFLEET_LAB_KEEP`` is not set.
+    """
+    lab_id = os.environ.get("VPNFLEET_LAB_ID") or "test"
+    was_up = _lab_cmd("status", "--id", lab_id, timeout=120).returncode == 0
+    t0 = time.time()
+    up = _lab_cmd("up", "--id", lab_id)
+    if up.returncode != 0:
+        pytest.fail("lab/lab up --id %s failed (rc %s) after %.0fs:\n%s\n%s" % (
+            lab_id, up.returncode, time.time() - t0, up.stdout[-5000:], up.stderr[-8000:]), pytrace=False)
+    obj = Lab(lab_id)
+    try:
+        yield obj
+    finally:
+        if not was_up and not os.environ.get("VPNFLEET_LAB_KEEP"):
+            _lab_cmd("down", "--id", lab_id, timeout=300)
