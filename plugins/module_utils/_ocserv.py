@@ -905,18 +905,10 @@ class OcctlClient(object):
 
     def bans(self):
         recs, result = self.query(["show", "ip", "bans"])
-        if any(not rec.get("IP") for rec in recs):
-            recs = parse_plain_bans(self.run(["show", "ip", "bans"], json_output=False).stdout)
         return [normalize_ban(rec, now=result.finished) for rec in recs]
 
     def ban_points(self):
-        """``show ip ban points``. ocserv 1.1.6 prints entries reset to 0 as empty JSON
-        objects (IP and Score omitted); the plain table is read instead then."""
         recs, _ = self.query(["show", "ip", "ban", "points"])
-        if any(not rec.get("IP") for rec in recs):
-            result = self.run(["show", "ip", "ban", "points"], json_output=False)
-            self.check(result)
-            recs = parse_plain_bans(result.stdout)
         return [normalize_ban_point(rec) for rec in recs]
 
     def iroutes(self):

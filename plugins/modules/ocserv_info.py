@@ -16,7 +16,7 @@ description:
     reconnection, the banned addresses, the ban points and the users' iroutes, as occtl reports them.
   - Works with ocserv 1.1.6 to 1.5.x and gives the same shape on every version. occtl's JSON is
     invalid on several versions (trailing commas, concatenated C(show iroutes) records, duplicate keys,
-    numbers as strings, empty objects for reset ban points); the module reads it with a tolerant parser
+    numbers as strings); the module reads it with a tolerant parser
     and normalises keys to snake_case and values to ints and booleans.
   - Runs C(occtl -j -s SOCKET ...) on the managed host, one call per gathered part (C(sessions) takes two).
 author:

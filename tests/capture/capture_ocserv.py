@@ -14,7 +14,8 @@ refused uid, unknown command, timeout-free ``--version``/``help``).
 Run as root:  tests/capture/capture_ocserv.py [--root /srv/rootfs/trixie] [--tag cap]
 
 Each fixture is ``<scenario>/<name>.json``:
-``{"version", "scenario", "name", "args", "json", "rc", "stdout", "stderr", "context"}``
+``{"version", "scenario", "name", "args", "json", "rc", "stdout", "stderr", "context",
+"started", "finished", "tz"}`` (epochs of the run and the UTC offset occtl printed local times in)
 where ``args`` is occtl's command (without the options) and ``context`` holds what the
 scenario knows to be true (who is connected, which session is idle, ...) so that unit
 tests can assert the parse against it.
@@ -60,11 +61,13 @@ class Recorder:
     def begin(self, scenario, **context):
         self.scenario = scenario
         self.context = context
-        os.makedirs(os.path.join(self.outdir, scenario), exist_ok=True)
+        shutil.rmtree(os.path.join(self.outdir, scenario), ignore_errors=True)
+        os.makedirs(os.path.join(self.outdir, scenario))
 
     def record(self, name, args, json_out=False, both=False, **kw):
         results = []
         for js in ([False, True] if both else [json_out]):
+            started = time.time()
             res, took = self.srv.occtl(args, json=js, **kw)
             fname = name + ("_json" if js else "")
             data = {
@@ -77,6 +80,9 @@ class Recorder:
                 "stdout": res.stdout,
                 "stderr": res.stderr,
                 "context": self.context,
+                "started": round(started, 3),
+                "finished": round(started + took, 3),
+                "tz": time.strftime("%z"),
             }
             if kw.get("user") is not None:
                 data["uid"] = kw["user"]
@@ -114,8 +120,8 @@ def capture(args):
         m = re.search(r"version (\S+)", ver_line.stdout + ver_line.stderr)
         version = m.group(1)
         outdir = os.path.join(args.out or FIXTURES, version)
-        shutil.rmtree(outdir, ignore_errors=True)
-        os.makedirs(outdir)
+        # scenario directories are replaced one by one
+        os.makedirs(outdir, exist_ok=True)
         rec = Recorder(srv, outdir, version)
 
         # ---------------------------------------------------------- no server at all
