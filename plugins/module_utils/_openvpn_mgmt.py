@@ -240,7 +240,8 @@ class ManagementClient(object):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.close(quit_cleanly=exc_type is None or isinstance(exc, CommandError))
+        # quit unless the session broke (a timeout or EOF already closed it).
+        self.close()
         return False
 
     # --------------------------------------------------------------- transport
