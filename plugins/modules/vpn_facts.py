@@ -213,6 +213,10 @@ ansible_facts:
             source:
               description: How the server was found, V(config), V(default_socket) or V(explicit).
               type: str
+            passwd_file:
+              description: The C(ocpasswd) file of C(auth = "plain[passwd=...]"), null for other authentication.
+              type: str
+              sample: /etc/ocserv/ocpasswd
             running:
               description: Whether the control socket exists.
               type: bool
@@ -290,6 +294,13 @@ ansible_facts:
             management:
               description: C({socket}) or C({host, port}) of the management interface, and C(password) (bool).
               type: dict
+            files:
+              description:
+                - Files the configuration names, by option (C(ca), C(cert), C(key), C(dh), C(tls_crypt),
+                  C(tls_auth), C(crl_verify), ...), as absolute paths; C(crl_verify_dir=true) for
+                  C(crl-verify DIR dir). Inline material is not listed.
+              type: dict
+              sample: {ca: /etc/openvpn/server/server/pki/ca.crt, crl_verify: /etc/openvpn/server/server/crl.pem}
             source:
               description: How the instance was found, V(config), V(socket) or V(explicit).
               type: str
@@ -471,7 +482,8 @@ def config_lines(text):
 
 def parse_ocserv_config(text):
     """What an ocserv.conf says about its control socket: ``{occtl_socket, use_occtl, pid_file, tcp_port}``."""
-    info = {"occtl_socket": None, "use_occtl": True, "pid_file": None, "tcp_port": None, "is_ocserv": False}
+    info = {"occtl_socket": None, "use_occtl": True, "pid_file": None, "tcp_port": None, "is_ocserv": False,
+            "passwd_file": None}
     for name, args in config_lines(text):
         value = args[0] if args else ""
         if name == "occtl-socket-file":
@@ -482,6 +494,10 @@ def parse_ocserv_config(text):
             info["pid_file"] = value
         elif name == "tcp-port":
             info["tcp_port"] = _ocserv.to_int(value)
+        elif name in ("auth", "enable-auth") and info["passwd_file"] is None:
+            match = re.match(r"^plain\[(?:.*,)?passwd=([^,\]]+)", value.strip())
+            if match:
+                info["passwd_file"] = match.group(1)
         if name in ("auth", "tcp-port", "udp-port", "socket-file", "occtl-socket-file", "server-cert",
                     "run-as-user", "ipv4-network"):
             info["is_ocserv"] = True
@@ -496,8 +512,9 @@ def parse_openvpn_config(text, base_dir):
     directory).
     """
     info = {"management": None, "role": None, "management_client_user": None,
-            "management_client_group": None, "dev": None, "port": None, "proto": None}
+            "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {}}
     cwd = base_dir
+    file_options = ("ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2", "crl-verify", "secret")
     server_words = ("server", "server-bridge", "tls-server")
     for name, args in config_lines(text):
         if name == "cd" and args:
@@ -527,6 +544,11 @@ def parse_openvpn_config(text, base_dir):
             info["port"] = _ocserv.to_int(args[0])
         elif name == "proto" and args:
             info["proto"] = args[0]
+        elif name in file_options and args and args[0] not in ("none", "[inline]"):
+            path = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
+            info["files"][name.replace("-", "_")] = path
+            if name == "crl-verify" and len(args) > 1 and args[1] == "dir":
+                info["files"]["crl_verify_dir"] = True
     return info
 
 
@@ -575,6 +597,7 @@ def ocserv_candidates(config_patterns, explicit_sockets, discover=True):
                 "socket": os.path.normpath(info["occtl_socket"] or _ocserv.DEFAULT_SOCKET),
                 "source": "config",
                 "use_occtl": info["use_occtl"],
+                "passwd_file": info["passwd_file"],
             })
         if is_socket(_ocserv.DEFAULT_SOCKET):
             found.append({"config": None, "socket": _ocserv.DEFAULT_SOCKET, "source": "default_socket",
@@ -618,6 +641,7 @@ def openvpn_candidates(config_dirs, socket_dirs, explicit, discover=True):
                     "management": info["management"],
                     "management_client_user": info["management_client_user"],
                     "management_client_group": info["management_client_group"],
+                    "files": info["files"],
                     "source": "config",
                 })
         for directory in socket_dirs:
@@ -675,6 +699,7 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         "config": cand["config"],
         "socket": cand["socket"],
         "source": cand["source"],
+        "passwd_file": cand.get("passwd_file"),
         "running": is_socket(cand["socket"]),
         "reachable": False,
         "version": None,
@@ -730,6 +755,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "role": cand["role"],
         "source": cand["source"],
         "management": dict((k, mgmt.get(k)) for k in ("socket", "host", "port") if mgmt.get(k) is not None),
+        "files": cand.get("files", {}),
         "reachable": False,
         "version": None,
         "counts": {"clients": 0},

@@ -167,7 +167,7 @@ pid-file = /run/ocserv.pid
 """
     info = vpn_facts.parse_ocserv_config(text)
     assert info == {"occtl_socket": "/run/ocserv/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
-                    "tcp_port": 443, "is_ocserv": True}
+                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd"}
     assert vpn_facts.parse_ocserv_config("use-occtl = false\ntcp-port=1\n")["use_occtl"] is False
     assert not vpn_facts.parse_ocserv_config("something else\n")["is_ocserv"]
 
@@ -183,6 +183,8 @@ def test_parse_openvpn_config_unix_tcp_relative():
     assert info["role"] == "client"
     info = vpn_facts.parse_openvpn_config("cd /srv/vpn\nmode server\nmanagement run/m.sock unix pw\n", "/etc")
     assert info["management"] == {"socket": "/srv/vpn/run/m.sock", "password_file": "/srv/vpn/pw"}
+    info = vpn_facts.parse_openvpn_config("ca pki/ca.crt\ndh none\ncrl-verify /srv/crl.pem\n<key>\n</key>\n", "/etc/o")
+    assert info["files"] == {"ca": "/etc/o/pki/ca.crt", "crl_verify": "/srv/crl.pem"}
     assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["management"] is None
 
 
