@@ -219,6 +219,8 @@ def run(module, client, result):
     watch = params["wait"] and (release and held or desired in ("reloaded", "restarted"))
     if watch:
         client.command("state on")
+    # Real-time lines seen so far (the >HOLD after the banner, ...) are history.
+    client.pop_notifications()
     for command in plan:
         client.command(command)
         result["hold_commands"].append(command)
