@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ocserv_user on captured occtl output: terminate (1.5.0) / disconnect + verification (older)."""
+
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocserv_module_helpers import VERSIONS, A, FakeOcctl, Q, actions, load, run, utc_and_fast  # noqa: E402,F401
+
+from ansible_collections.vpnfleet.control.plugins.modules import ocserv_user  # noqa: E402
+
+
+def ids_of(version, user):
+    ctx = load(version, "connected", "users_json")["context"]
+    return sorted(int(i) for i, name in ctx["connections"].items() if name == user)
+
+
+def server(version, after=True):
+    """State `connected`; the action and the state after it as captured (alice terminated on
+    1.5.0, carol disconnected on every version)."""
+    responses = {
+        (Q, ("show", "users")): [load(version, "connected", "users_json")],
+        (Q, ("show", "sessions", "valid")): [load(version, "connected", "sessions_valid_json")],
+        (A, ("disconnect", "user", "carol")): load(version, "actions", "disconnect_user_carol"),
+        (A, ("terminate", "user", "alice")): load(version, "actions", "terminate_user_alice"),
+        (A, ("disconnect", "user", "dave")): load(version, "actions", "disconnect_user_dave_idle"),
+    }
+    if after:
+        responses[(Q, ("show", "users"))].append(load(version, "actions", "users_after_terminate_user_json"))
+        responses[(Q, ("show", "sessions", "valid"))].append(
+            load(version, "actions", "sessions_valid_after_terminate_user_json"))
+    return FakeOcctl(version, responses)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_disconnected(version, capsys, monkeypatch):
+    fake = server(version)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="carol", state="disconnected")
+    assert res["changed"] and res["disconnected"] == ids_of(version, "carol") and res["terminated"] == []
+    assert actions(fake) == [("disconnect", "user", "carol")]
+    assert res["diff"]["before"]["carol"]["connections"] == ids_of(version, "carol")
+    assert res["diff"]["after"]["carol"]["connections"] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_check_mode_changes_nothing(version, capsys, monkeypatch):
+    fake = server(version)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=["carol", "nosuch"], _check=True)
+    assert res["changed"] and res["disconnected"] == ids_of(version, "carol") and res["terminated"] == ["carol"]
+    assert actions(fake) == []
+    # one query of each kind for all names
+    assert fake.commands().count(("show", "users")) == 1
+    assert fake.commands().count(("show", "sessions", "valid")) == 1
+
+
+@pytest.mark.parametrize("version", ["1.1.6", "1.3.0"])
+def test_terminated_without_terminate_command(version, capsys, monkeypatch):
+    """disconnect, then the session must be gone from `show sessions valid`."""
+    fake = server(version)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=["carol", "nosuch"])
+    assert not res.get("failed"), res
+    assert res["changed"] and res["terminated"] == ["carol"] and res["disconnected"] == ids_of(version, "carol")
+    assert actions(fake) == [("disconnect", "user", "carol")]
+    assert res["diff"]["after"]["carol"] == {"connections": [], "sessions": []}
+
+
+def test_terminated_with_terminate_command(capsys, monkeypatch):
+    fake = server("1.5.0")
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="alice")
+    assert not res.get("failed"), res
+    assert res["changed"] and res["terminated"] == ["alice"] and res["disconnected"] == ids_of("1.5.0", "alice")
+    assert actions(fake) == [("terminate", "user", "alice")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_second_run_unchanged(version, capsys, monkeypatch):
+    fake = FakeOcctl(version, {
+        (Q, ("show", "users")): load(version, "actions", "users_after_terminate_user_json"),
+        (Q, ("show", "sessions", "valid")): load(version, "actions", "sessions_valid_after_terminate_user_json"),
+    })
+    name = "alice" if version == "1.5.0" else "carol"
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=[name, "nosuch"])
+    assert not res["changed"] and res["disconnected"] == [] and res["terminated"] == []
+    assert actions(fake) == []
+
+
+@pytest.mark.parametrize("version", ["1.1.6", "1.3.0"])
+@pytest.mark.parametrize("check", [True, False])
+def test_idle_session_refused_before_1_5(version, check, capsys, monkeypatch):
+    """dave has only an idle session (openconnect --authenticate): it cannot be invalidated."""
+    fake = server(version, after=False)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="dave", _check=check)
+    assert res["failed"] and res["error_kind"] == "unsupported"
+    assert "dave" in res["msg"] and "1.5.0" in res["msg"] and "cookie-timeout" in res["msg"]
+    assert "state=disconnected" in res["msg"]
+    assert actions(fake) == []
+    assert res["terminated"] == ["dave"] or res["terminated"] == []
+
+
+@pytest.mark.parametrize("version", ["1.1.6", "1.3.0"])
+def test_idle_plus_connected_closes_connections_then_fails(version, capsys, monkeypatch):
+    fake = server(version)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=["carol", "dave"])
+    assert res["failed"] and res["error_kind"] == "unsupported" and res["changed"]
+    assert actions(fake) == [("disconnect", "user", "carol")]
+    assert res["terminated"] == ["carol"] and res["disconnected"] == ids_of(version, "carol")
+    assert "dave" in res["msg"]
+
+
+def test_persistent_cookies_detected(capsys, monkeypatch):
+    """1.1.6: after disconnect the session stays valid (persistent-cookies): fail and say so."""
+    version = "1.1.6"
+    fake = server(version)
+    fake.set((Q, ("show", "sessions", "valid")), load(version, "connected", "sessions_valid_json"))
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="carol", timeout=0.3)
+    assert res["failed"] and res["error_kind"] == "unsupported" and res["changed"]
+    assert "persistent-cookies" in res["msg"] and res["terminated"] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unreachable(version, capsys, monkeypatch):
+    fake = FakeOcctl(version, {(Q, ("show", "users")): load(version, "empty", "socket_missing")})
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", state="disconnected")
+    assert res["failed"] and res["error_kind"] == "unreachable" and "does not exist" in res["msg"]
+
+
+def test_empty_name_is_an_error(capsys, monkeypatch):
+    res = run(ocserv_user, capsys, monkeypatch, FakeOcctl("1.5.0"), name=["alice", " "])
+    assert res["failed"] and res["error_kind"] == "invalid"
