@@ -266,6 +266,11 @@ def subprocess_runner(argv, timeout):
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+def local_pid_alive(pid):
+    """Whether a process exists (``/proc``: works for other users' processes too, unlike kill(0))."""
+    return os.path.isdir("/proc/%d" % int(pid))
+
+
 def find_busctl(paths=None):
     for directory in (paths or os.environ.get("PATH", "").split(os.pathsep)) + ["/usr/bin", "/bin"]:
         candidate = os.path.join(directory, "busctl")
@@ -275,15 +280,31 @@ def find_busctl(paths=None):
 
 
 class DBusError(VpnControlError):
-    """A failed busctl call; ``dbus_message`` is the remote error's text."""
+    """A failed busctl call; ``dbus_message`` is the remote error's text, ``dbus_name`` its name."""
 
-    def __init__(self, msg, kind, dbus_message):
+    def __init__(self, msg, kind, dbus_message, dbus_name=""):
         super(DBusError, self).__init__(msg, kind=kind)
         self.dbus_message = dbus_message
+        self.dbus_name = dbus_name
+
+
+MANAGER_ROOTS = (SESSIONS_ROOT, CONFIG_ROOT)
+
+
+def _quoted_path(detail):
+    """The object path in "Object does not exist at path “P”" (Unicode or ASCII quotes)."""
+    tail = detail.rsplit(" ", 1)[-1]
+    return tail.strip("\u201c\u201d\"'")
 
 
 def classify_error(stderr, what):
-    """Map busctl's stderr to a VpnControlError kind and message."""
+    """Map busctl's stderr to a DBusError (kind, message, remote error name)."""
+    error, name = _classify(stderr, what)
+    error.dbus_name = name
+    return error
+
+
+def _classify(stderr, what):
     text = (stderr or "").strip()
     line = text.splitlines()[-1] if text else ""
     if line.startswith("Call failed: "):
@@ -292,30 +313,42 @@ def classify_error(stderr, what):
         detail = line.split(": ", 1)[-1]
     else:
         detail = line
+    # busctl shows errors of the GDBus++ services as "GDBus.Error:<error name>:  <message>".
+    name = ""
+    if detail.startswith("GDBus.Error:"):
+        name, _sep, detail = detail[len("GDBus.Error:"):].partition(":")
+        detail = detail.strip()
     low = detail.lower()
-    if text.startswith("Failed to connect to bus") or "failed to connect to bus" in low:
+    # systemd 257: "Failed to connect to bus: ...", 262: "Failed to connect to system scope bus via local transport: ..."
+    if line.startswith("Failed to connect to") and "bus" in line:
+        detail = line
         return DBusError("cannot connect to the D-Bus system bus (%s): is dbus running on this host?" % detail,
-                         "unreachable", detail)
+                         "unreachable", detail), name
     if ("was not provided by any .service files" in low or "is not activatable" in low
             or "name has no owner" in low or ("the name" in low and "does not exist" in low)
             or "no such unit" in low or "failed to activate service" in low or "launch helper" in low):
         return DBusError("the OpenVPN 3 session manager (%s) is not running and could not be started over D-Bus: %s"
-                         % (SESSIONS_SERVICE, detail), "unreachable", detail)
+                         % (SESSIONS_SERVICE, detail), "unreachable", detail), name
+    if "object does not exist at path" in low and (_quoted_path(detail) in MANAGER_ROOTS):
+        # Right after D-Bus activation the service owns its name before its root object exists.
+        return DBusError("%s: the OpenVPN 3 service is still starting (%s)" % (what, detail), "starting", detail), name
     if "object does not exist at path" in low or "unknown object" in low:
-        return DBusError("%s: no such session (%s)" % (what, detail), "not_found", detail)
+        return DBusError("%s: no such session (%s)" % (what, detail), "not_found", detail), name
     if "access denied" in low or "permission denied" in low or "not authorized" in low or "rejected send message" in low:
         return DBusError("%s: access denied (%s); OpenVPN 3 sessions are accessible only to their owner, "
                          "users granted access or when public_access is set" % (what, detail),
-                         "permission_denied", detail)
+                         "permission_denied", detail), name
     if "timed out" in low or "timeout" in low or "noreply" in low or "did not receive a reply" in low:
-        return DBusError("%s: the OpenVPN 3 service did not answer in time (%s)" % (what, detail), "timeout", detail)
-    return DBusError("%s failed: %s" % (what, detail or "busctl exited with an error"), "dbus", detail)
+        return DBusError("%s: the OpenVPN 3 service did not answer in time (%s)" % (what, detail), "timeout", detail), name
+    return DBusError("%s failed: %s" % (what, detail or "busctl exited with an error"), "dbus", detail), name
 
 
 class OpenVPN3Client(object):
     """The OpenVPN 3 session manager, spoken to through ``busctl``."""
 
-    def __init__(self, timeout=30, runner=None, busctl=None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, timeout=30, runner=None, busctl=None, clock=time.monotonic, sleep=time.sleep,
+                 pid_alive=None):
+        self.pid_alive = pid_alive or local_pid_alive
         self.deadline = Deadline(timeout, clock=clock, sleep=sleep)
         self.timeout = float(timeout)
         self.runner = runner or subprocess_runner
@@ -339,9 +372,16 @@ class OpenVPN3Client(object):
         budget = self._budget()
         # busctl takes whole or fractional seconds; keep a margin for the process itself.
         argv = [self.busctl, "--system", "--json=short", "--timeout=%.3f" % max(0.1, budget)] + list(args)
-        rc, out, err = self.runner(argv, budget + 2.0)
-        if rc != 0:
-            raise classify_error(err or out, what)
+        while True:
+            rc, out, err = self.runner(argv, budget + 2.0)
+            if rc == 0:
+                break
+            error = classify_error(err or out, what)
+            if error.kind != "starting" or self.deadline.expired():
+                raise error
+            self._sleep()
+            budget = self._budget()
+            argv[3] = "--timeout=%.3f" % max(0.1, budget)
         out = (out or "").strip()
         if not out:
             return None
@@ -397,7 +437,14 @@ class OpenVPN3Client(object):
     def get_all(self, path):
         data = self.call(SESSIONS_SERVICE, path, PROPS_IFACE, "GetAll", "s", [SESSIONS_IFACE],
                          what="reading session %s" % path)
-        return unwrap_variants(data[0] if data else {})
+        props = unwrap_variants(data[0] if data else {})
+        if not props:
+            # GetAll by a user without access to the session answers an empty a{sv} instead
+            # of an error (24.1 and 27.1); reading one property gives the real error.
+            self.get_status(path)
+            raise DBusError("reading session %s: access denied (no properties readable)" % path,
+                            "permission_denied", "Access denied")
+        return props
 
     def get_status(self, path):
         reply = self._busctl(["get-property", SESSIONS_SERVICE, path, SESSIONS_IFACE, "status"],
@@ -478,47 +525,85 @@ class OpenVPN3Client(object):
     def _sleep(self):
         self.sleep(min(POLL_INTERVAL, max(0.0, self.deadline.remaining())))
 
-    def wait_status(self, path, minors, failed=FAILED_MINORS, leave_first=None, leave_grace=2.0):
-        """Poll the status until its minor is in ``minors``; fail on ``failed`` or the deadline.
+    def _timeout_error(self, path, minors, last):
+        return VpnControlError(
+            "session %s did not reach %s within %g s (last status: %s)"
+            % (path, " or ".join(STATUS_MINOR.get(m, str(m)) for m in minors), self.timeout,
+               last["text"] if last else "none"), kind="timeout", status=last)
 
-        ``leave_first``: a minor code the status must leave before a match counts (a restart
-        of a connected session is still "connected" for a moment right after the call);
-        only waited for up to ``leave_grace`` seconds.
-        """
-        left_at = None if leave_first is not None else self.clock()
-        started = self.clock()
+    def wait_status(self, path, minors, failed=FAILED_MINORS):
+        """Poll the status until its minor is in ``minors``; fail on ``failed`` or the deadline."""
         last = None
         while True:
+            if self.deadline.expired():
+                raise self._timeout_error(path, minors, last)
             try:
                 last = self.get_status(path)
             except DBusError as exc:
-                if exc.kind == "timeout" and not self.deadline.expired():
-                    self._sleep()
+                if exc.kind == "timeout":
                     continue
                 raise
+            except VpnControlError as exc:
+                if exc.kind == "timeout":
+                    raise self._timeout_error(path, minors, last)
+                raise
             minor = last["minor"] if last else None
-            if left_at is None and (minor != leave_first or self.clock() - started >= leave_grace):
-                left_at = self.clock()
-            if left_at is not None:
-                if minor in minors:
-                    return last
-                if minor in failed:
-                    raise VpnControlError("session %s failed: %s" % (path, last["text"]), kind="failed",
-                                          status=last)
+            if minor in minors:
+                return last
+            if minor in failed:
+                raise VpnControlError("session %s failed: %s" % (path, last["text"]), kind="failed", status=last)
+            self._sleep()
+
+    def restart_and_wait(self, path, grace=5.0):
+        """``Restart()`` and wait until the session has reconnected.
+
+        A restart of a connected session is often over between two polls (the status reads
+        "connected" before and after), so a restart counts as done once the status left
+        "connected" or the reconnect counters (``N_RECONNECT``, ``CLIENT_RESTART``) grew, and the
+        status is "connected" again; after ``grace`` seconds a connected status is accepted.
+        """
+        def counters(props):
+            stats = props.get("statistics") or {}
+            return (int(stats.get("N_RECONNECT", 0)), int(stats.get("CLIENT_RESTART", 0)))
+
+        before = counters(self.get_all(path))
+        self.restart(path)
+        started = self.clock()
+        seen_restart = False
+        last = None
+        while True:
             if self.deadline.expired():
-                raise VpnControlError(
-                    "session %s did not reach %s within %g s (last status: %s)"
-                    % (path, " or ".join(STATUS_MINOR.get(m, str(m)) for m in minors), self.timeout,
-                       last["text"] if last else "none"), kind="timeout", status=last)
+                raise self._timeout_error(path, (CONNECTED,), last)
+            try:
+                props = self.get_all(path)
+            except VpnControlError as exc:
+                if exc.kind == "timeout":
+                    raise self._timeout_error(path, (CONNECTED,), last)
+                raise
+            last = normalize_status(props.get("status"))
+            minor = last["minor"] if last else None
+            if minor != CONNECTED or counters(props) != before:
+                seen_restart = True
+            if minor == CONNECTED and (seen_restart or self.clock() - started >= grace):
+                return last
+            if minor in FAILED_MINORS:
+                raise VpnControlError("session %s failed: %s" % (path, last["text"]), kind="failed", status=last)
             self._sleep()
 
     def wait_gone(self, path):
+        """Poll until ``path`` is no longer listed by the session manager."""
         while True:
-            if path not in self.fetch_sessions():
-                return
+            gone_error = VpnControlError("session %s still exists %g s after it was told to disconnect"
+                                         % (path, self.timeout), kind="timeout")
             if self.deadline.expired():
-                raise VpnControlError("session %s still exists %g s after it was told to disconnect"
-                                      % (path, self.timeout), kind="timeout")
+                raise gone_error
+            try:
+                if path not in self.fetch_sessions():
+                    return
+            except VpnControlError as exc:
+                if exc.kind == "timeout":
+                    raise gone_error
+                raise
             self._sleep()
 
     def wait_ready(self, path):
@@ -554,7 +639,11 @@ class OpenVPN3Client(object):
         if len(configs) > 1:
             raise VpnControlError("more than one imported configuration profile is named %r: %s"
                                   % (config_name, ", ".join(configs)), kind="ambiguous")
-        path = self.new_tunnel(configs[0])
+        return self.start_config(configs[0])
+
+    def start_config(self, config_path):
+        """Start a session from the configuration profile at ``config_path``; wait until connected."""
+        path = self.new_tunnel(config_path)
         try:
             self.wait_ready(path)
             self.connect(path)
@@ -577,7 +666,7 @@ class OpenVPN3Client(object):
         finally:
             self.deadline = saved
 
-    def stale_sessions(self, proc_root="/proc"):
+    def stale_sessions(self):
         """Sessions whose backend process is gone or which cannot be read any more."""
         stale = []
         for path in self.fetch_sessions():
@@ -593,7 +682,7 @@ class OpenVPN3Client(object):
             pid = props.get("backend_pid")
             if not pid:
                 stale.append({"path": path, "reason": "no backend process", "config_name": props.get("config_name")})
-            elif not os.path.exists(os.path.join(proc_root, str(int(pid)))):
+            elif not self.pid_alive(int(pid)):
                 stale.append({"path": path, "reason": "backend process %s is gone" % pid,
                               "config_name": props.get("config_name")})
         return stale

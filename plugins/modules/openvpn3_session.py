@@ -257,9 +257,7 @@ class Runner(object):
         path = session["path"]
         self.act(path, "restart")
         if not self.check:
-            self.client.restart(path)
-            was = session["status"]["minor"] if session.get("status") else None
-            self.client.wait_status(path, (CONNECTED,), leave_first=was if was == CONNECTED else None)
+            self.client.restart_and_wait(path)
         self.after[path] = "connected"
 
     def absent(self, session):
