@@ -214,6 +214,14 @@ class Lab:
                 os.unlink(tmp)
         return PlaybookResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
+    def provision(self, limit=None, timeout=900):
+        """Re-run the lab's provisioning (``lab/provision/site.yml``) -> :class:`PlaybookResult`.
+
+        Restores what tests changed (users reconnected, ban source unbanned, passwords reset).
+        """
+        return self.playbook(os.path.join(REPO_ROOT, "lab", "provision", "site.yml"), limit=limit,
+                             timeout=timeout)
+
     def __repr__(self):
         return "<Lab %s hosts=%s>" % (self.id, sorted(self.hosts))
 
