@@ -229,6 +229,10 @@ def unavailable_session(path, error):
     }
 
 
+_monotonic = time.monotonic
+_sleep = time.sleep
+
+
 class Deadline(object):
     """The module's ``timeout`` as one budget shared by every call and wait."""
 
@@ -346,8 +350,10 @@ def _classify(stderr, what):
 class OpenVPN3Client(object):
     """The OpenVPN 3 session manager, spoken to through ``busctl``."""
 
-    def __init__(self, timeout=30, runner=None, busctl=None, clock=time.monotonic, sleep=time.sleep,
-                 pid_alive=None):
+    def __init__(self, timeout=30, runner=None, busctl=None, clock=None, sleep=None, pid_alive=None):
+        # Defaults resolved at call time (module globals), so tests can replace them.
+        clock = clock or _monotonic
+        sleep = sleep or _sleep
         self.pid_alive = pid_alive or local_pid_alive
         self.deadline = Deadline(timeout, clock=clock, sleep=sleep)
         self.timeout = float(timeout)
