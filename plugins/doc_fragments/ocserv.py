@@ -31,7 +31,7 @@ options:
     default: 10
 notes:
   - ocserv accepts control requests only from root (it checks the peer's uid on the socket),
-    so these modules need C(become: true) unless Ansible already connects as root.
+    so these modules need privilege escalation (C(become)) unless Ansible already connects as root.
   - occtl reads each user's RX/TX counters from the network namespace it runs in; run the
     module in the server's namespace or container, else C(rx)/C(tx) are null.
 """
