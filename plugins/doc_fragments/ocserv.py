@@ -20,7 +20,7 @@ options:
     default: /var/run/occtl.socket
   occtl_path:
     description:
-      - The occtl program: a name looked up in C(PATH) or an absolute path.
+      - The occtl program, a name looked up in C(PATH) or an absolute path.
     type: str
     default: occtl
   timeout:
