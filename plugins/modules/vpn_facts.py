@@ -292,7 +292,9 @@ ansible_facts:
               description: V(server), V(client) or null when the configuration does not say.
               type: str
             management:
-              description: C({socket}) or C({host, port}) of the management interface, and C(password) (bool).
+              description:
+                - C({socket}) or C({host, port}) of the management interface, C(password) (bool) and
+                  C(password_file) (its path, when the configuration names one; never the password).
               type: dict
             files:
               description:
@@ -761,6 +763,8 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "counts": {"clients": 0},
     }
     out["management"]["password"] = bool(mgmt.get("password") or mgmt.get("password_file"))
+    if mgmt.get("password_file"):
+        out["management"]["password_file"] = mgmt["password_file"]
     if mgmt.get("socket") and not os.path.exists(mgmt["socket"]):
         out.update(error="the instance is not running: its management socket %s does not exist" % mgmt["socket"],
                    error_kind="not_running")
