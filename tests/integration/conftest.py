@@ -166,7 +166,8 @@ class Lab:
         argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         full = ["podman", "exec", "-i", self.hosts[host]["container_id"]] + argv
         proc = subprocess.run(full, input=input if input is not None else "", text=True, timeout=timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._podman_env)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._podman_env,
+                              check=False)
         proc.args = argv
         if check and proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, "%s: %s" % (host, " ".join(
@@ -208,7 +209,8 @@ class Lab:
         env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
         try:
             proc = subprocess.run(argv, text=True, timeout=timeout, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(path)))
+                                  stderr=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(path)),
+                                  check=False)
         finally:
             if tmp:
                 os.unlink(tmp)
@@ -228,7 +230,7 @@ class Lab:
 
 def _lab_cmd(*args, timeout=1200):
     return subprocess.run([LAB] + list(args), text=True, timeout=timeout, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=_env())
+                          stderr=subprocess.PIPE, env=_env(), check=False)
 
 
 @pytest.fixture(scope="session")

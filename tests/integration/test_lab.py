@@ -102,9 +102,9 @@ def test_ban_source_is_banned_and_refused(lab, server):
         # a good login from the ban source works and is seen from the ban source address
         ok = lab.run(client, ["vfl-oc", "ban-attempt", server, "carol"], check=False, timeout=60)
         assert ok.returncode == 0 and "COOKIE=" in ok.stdout, ok.stdout + ok.stderr
-        for _ in range(3):
+        for attempt in range(3):
             bad = lab.run(client, ["vfl-oc", "ban-attempt", server, "mallory", "wrong"], check=False, timeout=60)
-            assert bad.returncode != 0
+            assert bad.returncode != 0, (attempt, bad.stdout, bad.stderr)
         bans = lab.run(server, ["occtl", "show", "ip", "bans"]).stdout
         assert ban_ip in bans, bans
         # banned: even the right password is refused
