@@ -358,7 +358,7 @@ def records(text):
     if doc is None:
         return []
     if isinstance(doc, JsonObject):
-        ids = sum(1 for k, _ in doc if k == "ID")
+        ids = sum(1 for pair in doc if pair[0] == "ID")
         if ids > 1:
             return [to_dict(rec) for rec in split_records(doc)]
         return [to_dict(doc)] if doc else []
@@ -366,7 +366,7 @@ def records(text):
         out = []
         for item in doc:
             if isinstance(item, JsonObject):
-                if sum(1 for k, _ in item if k == "ID") > 1:
+                if sum(1 for pair in item if pair[0] == "ID") > 1:
                     out.extend(to_dict(rec) for rec in split_records(item))
                 else:
                     out.append(to_dict(item))
@@ -865,7 +865,7 @@ class OcctlClient(object):
 
     # ---- queries
     def status(self):
-        recs, _ = self.query(["show", "status"])
+        recs = self.query(["show", "status"])[0]
         return normalize_status(recs[0]) if recs else {}
 
     def users(self):
@@ -884,7 +884,7 @@ class OcctlClient(object):
 
     def sessions(self, which="all"):
         """``show sessions all|valid``; ``valid`` is set for ``which='valid'`` (True) only."""
-        recs, _ = self.query(["show", "sessions", which])
+        recs = self.query(["show", "sessions", which])[0]
         return [normalize_session(rec, valid=True if which == "valid" else None) for rec in recs]
 
     def sessions_with_validity(self):
@@ -900,7 +900,7 @@ class OcctlClient(object):
 
     def session(self, sid):
         """``show session SID`` (prefix of the short id) as a list of sessions."""
-        recs, _ = self.query(["show", "session", sid], allow_not_found=True)
+        recs = self.query(["show", "session", sid], allow_not_found=True)[0]
         return [normalize_session(rec) for rec in recs]
 
     def bans(self):
@@ -908,11 +908,11 @@ class OcctlClient(object):
         return [normalize_ban(rec, now=result.finished) for rec in recs]
 
     def ban_points(self):
-        recs, _ = self.query(["show", "ip", "ban", "points"])
+        recs = self.query(["show", "ip", "ban", "points"])[0]
         return [normalize_ban_point(rec) for rec in recs]
 
     def iroutes(self):
-        recs, _ = self.query(["show", "iroutes"])
+        recs = self.query(["show", "iroutes"])[0]
         return [normalize_iroute(rec) for rec in recs if rec.get("ID") is not None]
 
     # ---- actions (text output; rc 1 + "could not ..." = not found)
@@ -988,7 +988,7 @@ def gather_info(client, gather=None):
     if "users" in parts:
         result["users"] = client.users()
     if "sessions" in parts:
-        sessions, _ = client.sessions_with_validity()
+        sessions = client.sessions_with_validity()[0]
         result["sessions"] = sessions
     if "bans" in parts:
         result["bans"] = client.bans()
@@ -1266,7 +1266,7 @@ def parse_ips(values):
         except ValueError:
             raise VpnControlError("invalid IP address %r: give single IPv4 or IPv6 addresses (no networks)"
                                   % (value,), kind="invalid")
-        if addr not in [a for _, a in out]:
+        if addr not in [pair[1] for pair in out]:
             out.append((addr.compressed, addr))
     return out
 
@@ -1300,7 +1300,7 @@ def ensure_unbanned(client, ips, check_mode=False):
         return out
 
     before = view()
-    todo = [text for text, _ in addrs if before[text]["banned"] or before[text]["score"] > 0]
+    todo = [pair[0] for pair in addrs if before[pair[0]]["banned"] or before[pair[0]]["score"] > 0]
     after = dict(before)
     for text in todo:
         after[text] = {"banned": False, "score": 0}

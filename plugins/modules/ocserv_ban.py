@@ -20,7 +20,7 @@ description:
   - Addresses ocserv has never seen are left alone (no change, no error). Each address is validated
     (IPv4 or IPv6, no networks) before anything is done.
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

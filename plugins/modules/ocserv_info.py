@@ -20,7 +20,7 @@ description:
     and normalises keys to snake_case and values to ints and booleans.
   - Runs C(occtl -j -s SOCKET ...) on the managed host, one call per gathered part (C(sessions) takes two).
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

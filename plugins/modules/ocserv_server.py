@@ -21,7 +21,7 @@ description:
   - ocserv accepts unknown directives and most bad values at reload without complaint, and settings
     such as C(tcp-port) need a restart; a reload is not a full validation of the running state.
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

@@ -23,7 +23,7 @@ description:
     that no connection uses cannot be invalidated and the task fails with a message that says why.
   - Unknown ids are left alone (no change, no error); a malformed id is an error.
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

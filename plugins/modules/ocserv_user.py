@@ -26,7 +26,7 @@ description:
     that stay valid, why, and what the operator can do.
   - Users that are not connected and have no valid session are left alone (no change, no error).
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -11,7 +10,7 @@ records every occtl command (plain and ``-j``) with its argv, rc, stdout and std
 also the broken JSON, the "not found" and the error cases (socket missing, stale socket,
 refused uid, unknown command, timeout-free ``--version``/``help``).
 
-Run as root:  tests/capture/capture_ocserv.py [--root /srv/rootfs/trixie] [--tag cap]
+Run as root:  python3 tests/capture/capture_ocserv.py [--root /srv/rootfs/trixie] [--tag cap]
 
 Each fixture is ``<scenario>/<name>.json``:
 ``{"version", "scenario", "name", "args", "json", "rc", "stdout", "stderr", "context",
@@ -98,7 +97,7 @@ class Recorder:
 
 
 def users_json(srv):
-    res, _ = srv.occtl(["show", "users"], json=True)
+    res = srv.occtl(["show", "users"], json=True)[0]
     return json.loads(res.stdout or "[]")
 
 
@@ -116,7 +115,7 @@ def capture(args):
     srv = LocalOcserv(tag, args.port, root=args.root)
     srv.setup()
     try:
-        ver_line, _ = srv.occtl(["--version"], netns=False, socket=False)
+        ver_line = srv.occtl(["--version"], netns=False, socket=False)[0]
         m = re.search(r"version (\S+)", ver_line.stdout + ver_line.stderr)
         version = m.group(1)
         outdir = os.path.join(args.out or FIXTURES, version)
@@ -183,7 +182,7 @@ def capture(args):
         rc, dave, out = srv.authenticate("dave", client=3)
         assert rc == 0, out
         # three wrong passwords from client 4 -> banned (33 points), plus one more try while banned
-        for _ in range(3):
+        for dummy in range(3):
             srv.authenticate("mallory", client=4, password="wrong")
         srv.authenticate("mallory", client=4)
         users = users_json(srv)
@@ -278,7 +277,7 @@ def capture(args):
 
 
 def dave_session(srv, user):
-    res, _ = srv.occtl(["show", "sessions", "valid"])
+    res = srv.occtl(["show", "sessions", "valid"])[0]
     for line in res.stdout.splitlines():
         parts = line.split()
         if len(parts) > 1 and parts[1] == user:

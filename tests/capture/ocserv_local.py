@@ -72,12 +72,12 @@ exit 0
 USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw", "dave": "davepw", "mallory": "mallorypw"}
 
 
-def run(argv, check=True, **kw):
+def run(argv, check=True, **kw):  # pylint: disable=subprocess-run-check
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
     kw.setdefault("universal_newlines", True)
     kw.setdefault("timeout", 60)
-    res = subprocess.run(argv, **kw)
+    res = subprocess.run(argv, check=False, **kw)
     if check and res.returncode != 0:
         raise RuntimeError("%s: rc %s: %s %s" % (argv, res.returncode, res.stdout, res.stderr))
     return res
@@ -192,7 +192,7 @@ class LocalOcserv:
         self.server_pid = self.server_proc.pid
         deadline = time.time() + wait
         while time.time() < deadline:
-            res, _ = self.occtl(["show", "status"])
+            res = self.occtl(["show", "status"])[0]
             if res.returncode == 0:
                 return
             if self.server_proc.poll() is not None:

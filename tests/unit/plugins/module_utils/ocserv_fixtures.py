@@ -15,9 +15,9 @@ REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "ocserv")
 VERSIONS = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)))
 
-try:
-    import ansible_collections.vpnfleet.control  # noqa: F401
-except ImportError:
+if not os.path.isdir(os.path.join(REPO, "..", "..", "..", "ansible_collections")) and \
+        os.path.isdir(os.path.join(REPO, ".build", "collections")):
+    # a checkout (not ansible_collections/vpnfleet/control): import through the .build link
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
 
 

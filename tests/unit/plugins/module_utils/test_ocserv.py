@@ -118,7 +118,7 @@ def test_broken_outputs_are_broken_and_read():
 
 def test_duplicate_keys_kept_and_merged():
     obj = oc.parse_json('{"Routes": [], "Routes": "defaultroute", "IP": "1.2.3.4", "IP": "1.2.3.4",}')
-    assert [k for k, _ in obj] == ["Routes", "Routes", "IP", "IP"]
+    assert [pair[0] for pair in obj] == ["Routes", "Routes", "IP", "IP"]
     assert oc.to_dict(obj) == {"Routes": ["defaultroute"], "IP": "1.2.3.4"}
     user = oc.normalize_user(obj)
     assert user["routes"] == ["defaultroute"]
@@ -411,7 +411,7 @@ def test_connection_argument_spec():
 
 
 def test_parse_ips_and_ids():
-    assert [t for t, _ in oc.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
+    assert [pair[0] for pair in oc.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
     for bad in ("10.0.0.0/24", "notanip", "", "10.0.0.256"):
         with pytest.raises(oc.VpnControlError) as err:
             oc.parse_ips([bad])

@@ -15,22 +15,15 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "module_utils"))
 
-from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402,F401
+from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402
+
+__all__ = ["VERSIONS", "FakeOcctl", "load", "Q", "A", "run", "actions"]
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
 
 Q = True    # a -j query
 A = False   # a plain command (actions)
-
-
-@pytest.fixture(autouse=True)
-def utc_and_fast(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.delenv("TZ")
-    time.tzset()
 
 
 def run(module, capsys, monkeypatch, fake, **args):
@@ -40,9 +33,19 @@ def run(module, capsys, monkeypatch, fake, **args):
     args["_ansible_diff"] = args.pop("_diff", True)
     args.setdefault("socket", "/run/test/occtl.socket")
     args.setdefault("timeout", 1)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"   # the captures were made in UTC (occtl prints local times)
+    time.tzset()
+    try:
+        with patch_module_args(args):
+            with pytest.raises(SystemExit):
+                module.main()
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
     return json.loads(capsys.readouterr().out)
 
 

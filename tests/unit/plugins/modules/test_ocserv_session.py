@@ -12,7 +12,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocserv_module_helpers import VERSIONS, A, FakeOcctl, Q, actions, load, run, utc_and_fast  # noqa: E402,F401
+from ocserv_module_helpers import VERSIONS, A, FakeOcctl, Q, actions, load, run  # noqa: E402
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.modules import ocserv_session  # noqa: E402
