@@ -45,7 +45,7 @@ options:
       - Seconds to wait for the connection and the banner, and for each reply.
       - OpenVPN serves one management client at a time. While another client holds the interface the
         connection is accepted but nothing is answered; the module waits up to O(timeout) seconds for the
-        holder to leave and then fails as busy (C(error_kind: busy)).
+        holder to leave and then fails as busy (C(error_kind=busy)).
     type: float
     default: 10
 notes:
@@ -54,7 +54,7 @@ notes:
     and then sends C(quit), so it never leaves the single-client interface blocked.
   - Access to a unix socket is granted by the socket's directory permissions and OpenVPN's
     C(management-client-user) / C(management-client-group) options; a refused user sees the connection
-    closed without a banner and the module fails with C(error_kind: permission_denied).
+    closed without a banner and the module fails with C(error_kind=permission_denied).
 seealso:
   - name: OpenVPN management interface
     description: The protocol these modules speak.

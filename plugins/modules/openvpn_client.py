@@ -94,7 +94,7 @@ notes:
 seealso:
   - module: vpnfleet.control.openvpn_info
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""
@@ -273,10 +273,9 @@ def run(module, client):
             if not present:
                 break
             if time.time() >= deadline:
+                names = ", ".join("%s (id %s)" % (c.get("common_name"), c.get("client_id")) for c in present)
                 raise ManagementError(
-                    "The killed clients are still listed by the server after %ss: %s" % (
-                        params["timeout"], ", ".join("%s (id %s)" % (c.get("common_name"), c.get("client_id"))
-                                                    for c in present)),
+                    "The killed clients are still listed by the server after %ss: %s" % (params["timeout"], names),
                     kind="timeout",
                     killed=result["killed"],
                     changed=True,

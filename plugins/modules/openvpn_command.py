@@ -48,7 +48,7 @@ attributes:
 seealso:
   - module: vpnfleet.control.openvpn_info
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""

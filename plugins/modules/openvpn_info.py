@@ -40,7 +40,7 @@ seealso:
   - module: vpnfleet.control.openvpn_server
   - module: vpnfleet.control.openvpn_command
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""

@@ -33,8 +33,8 @@ options:
     description:
       - V(released) - a daemon waiting in C(management-hold) is released (C(hold release)); the hold flag
         stays, so the next reload or restart holds again (and is released again by this option).
-      - V(off) - release a waiting daemon and clear the hold flag (C(hold off)): later restarts do not hold.
-      - V(on) - set the hold flag (C(hold on)): the next reload or restart waits for C(hold release).
+      - V(off) - release a waiting daemon and clear the hold flag (C(hold off)), so later restarts do not hold.
+      - V(on) - set the hold flag (C(hold on)), so the next reload or restart waits for C(hold release).
       - Applied before O(state); a held daemon ignores signals.
     type: str
     choices: [released, "off", "on"]
@@ -64,7 +64,7 @@ notes:
 seealso:
   - module: vpnfleet.control.openvpn_info
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -135,13 +134,13 @@ def make_pki(d):
         with open(os.path.join(d, name), "w") as handle:
             handle.write("1000\n")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run(["openssl", "req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
-                                           "-subj", "/CN=capture-ca"], cwd=d)
+    run(["openssl", "req", "-x509"] + ec
+        + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=capture-ca"], cwd=d)
     names = [("server", "server", "v3_server")] + [(n, cn, "v3_client") for n, cn, _a, _p in CLIENTS]
     names.append(("revoked", "revoked1", "v3_client"))
     for name, cn, ext in names:
-        run(["openssl", "req", "-new"] + ec + ["-keyout", name + ".key", "-out", name + ".csr",
-                                              "-subj", "/CN=" + cn], cwd=d)
+        run(["openssl", "req", "-new"] + ec
+            + ["-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn], cwd=d)
         run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-extensions", ext, "-in", name + ".csr",
              "-out", name + ".crt", "-notext"], cwd=d)
     run(["openssl", "ca", "-config", "ca.cnf", "-revoke", "revoked.crt", "-crl_reason", "keyCompromise"], cwd=d)
@@ -516,8 +515,8 @@ def capture(env, version, port):
         lab.start_client("d2", "c1", "127.0.0.22", False)
         lab.port = saved_port
         wait_clients(env.host_path("dup.sock"), 2)
-        rec = Recorder(env.host_path("dup.sock"), "dupcn", "duplicate-cn: one common name, two client ids; "
-                                                          "both killed with client-kill")
+        rec = Recorder(env.host_path("dup.sock"), "dupcn",
+                       "duplicate-cn: one common name, two client ids; both killed with client-kill")
         rec.read(rb"\r\n", 3)
         rows = status_rows(rec)
         rec.cmd("status 2", multi=True)
@@ -583,7 +582,7 @@ def capture_refused(path, version):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--root", help="root filesystem with the OpenVPN to use (run with chroot)")
     parser.add_argument("--port", type=int, default=41194)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for debugging")
