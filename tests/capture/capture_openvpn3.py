@@ -98,6 +98,15 @@ class Recorder(object):
         return records
 
 
+def notes_device(c, path):
+    """The session's device, read without recording."""
+    rec = c.runner
+    saved = list(rec.records)
+    device = c.session(path)["device"]
+    rec.records[:] = saved
+    return device
+
+
 def client(recorder, target, timeout=30):
     def pid_alive(pid):
         return target.sh("test -d /proc/%d && echo yes || echo no" % pid).strip() == "yes"
@@ -115,6 +124,19 @@ def temp_profiles(target, c, name, count):
 def remove_profiles(c, paths):
     for path in paths:
         c.call(o3.CONFIG_SERVICE, path, o3.CONFIG_IFACE, "Remove")
+
+
+def baseline(c, device=None):
+    """The reads every module starts with, recorded at the start of each scenario."""
+    errors = {}
+    for name, call in (("version", c.version), ("fetch", c.fetch_sessions),
+                       ("lookup_config_name", lambda: c.lookup_config_name(PROFILE)),
+                       ("lookup_interface", lambda: c.lookup_interface(device) if device else None)):
+        try:
+            call()
+        except VpnControlError as exc:
+            errors[name] = {"kind": exc.kind, "msg": exc.msg}
+    return errors
 
 
 def expect_error(func, *args, **kwargs):
@@ -181,6 +203,7 @@ def main():
 
     # paused, then pausing again
     c = client(rec, target)
+    baseline(c, notes["device"])
     c.pause(main_path, "capture")
     c.wait_status(main_path, (o3.PAUSED,))
     c.session(main_path)
@@ -190,6 +213,7 @@ def main():
 
     # resumed, then resuming a connected session
     c = client(rec, target)
+    baseline(c, notes_device(c, main_path))
     c.session(main_path)
     c.resume(main_path)
     c.wait_status(main_path, (o3.CONNECTED,))
@@ -199,6 +223,7 @@ def main():
 
     # restarted
     c = client(rec, target)
+    baseline(c, notes_device(c, main_path))
     c.session(main_path)
     c.restart_and_wait(main_path)
     c.session(main_path)
@@ -208,6 +233,7 @@ def main():
     c = client(rec, target, 120)
     target.sh("systemctl stop %s" % SERVER_UNIT)
     c.wait_status(main_path, (12,), failed=())
+    baseline(c, notes_device(c, main_path))
     c.session(main_path)
     c.sessions()
     notes = {"path": main_path}
@@ -220,11 +246,12 @@ def main():
 
     # disconnected, then disconnecting again
     c = client(rec, target)
+    baseline(c, notes_device(c, main_path))
     c.disconnect(main_path)
     c.wait_gone(main_path)
     notes = {"path": main_path, "again": expect_error(c.disconnect, main_path),
              "get_all": expect_error(c.get_all, main_path)}
-    c.lookup_config_name(PROFILE)
+    baseline(c)
     save("disconnected", notes)
 
     # started from the imported profile
@@ -252,6 +279,7 @@ def main():
     rec.take()
     c = client(rec, target, 60)
     dup_sessions = sorted(c.start_config(cfg) for cfg in dup)
+    baseline(c)
     c.lookup_config_name(DUP_PROFILE)
     c.lookup_configuration(DUP_PROFILE)
     c.sessions()
@@ -269,7 +297,7 @@ def main():
     rec.take()
     rec.user = USER
     c = client(rec, target)
-    notes = {"path": main_path, "user": USER}
+    notes = {"path": main_path, "user": USER, "baseline": baseline(c, device)}
     c.fetch_sessions()
     c.lookup_config_name(PROFILE)
     c.lookup_configuration(PROFILE)
@@ -321,7 +349,7 @@ def main():
     # no system bus
     rec.env = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/system_bus_socket"}
     c = client(rec, target)
-    notes = {"fetch": expect_error(c.fetch_sessions)}
+    notes = {"baseline": baseline(c, "tun1")}
     rec.env = None
     save("no_bus", notes)
 
@@ -338,7 +366,7 @@ def main():
     try:
         time.sleep(1)
         c = client(rec, target)
-        notes = {"fetch": expect_error(c.fetch_sessions), "version": expect_error(c.version)}
+        notes = {"baseline": baseline(c, "tun1")}
     finally:
         target.sh("mv /root/sessions.service.capture %s && busctl --system call org.freedesktop.DBus "
                   "/org/freedesktop/DBus org.freedesktop.DBus ReloadConfig" % SERVICE_FILE)
