@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vpnfleet.control contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ocserv_user with real openconnect clients on ocserv 1.1.6, 1.3.0 and 1.5.0."""
+
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ocserv_support as oc  # noqa: E402
+
+
+def user_play(server, name, state="terminated", check=False):
+    return """
+- hosts: %s
+  gather_facts: false
+  tasks:
+    - name: User
+      vpnfleet.control.ocserv_user:
+        name: %s
+        state: %s
+      check_mode: %s
+      diff: true
+      ignore_errors: true
+""" % (server, name, state, "true" if check else "false")
+
+
+@pytest.mark.parametrize("server", oc.SERVERS)
+def test_terminated_connected_user_cookie_dead(lab, server):
+    """erin connected with a cookie: check mode changes nothing, the real run ends the
+    connection and the cookie, the second run changes nothing."""
+    if server == "sid":
+        oc.restore(lab, server)
+    else:
+        oc.fresh(lab, server)
+    value = oc.cookie(lab, server, "erin")
+    name = "erin-" + server[:4]
+    oc.connect_with_cookie_bg(lab, server, value, name)
+    try:
+        assert oc.wait_until(lambda: oc.connections(lab, server, "erin"), 30)
+        ids = oc.connections(lab, server, "erin")
+        res = lab.playbook(user_play(server, "[erin, nosuch-user]", check=True))
+        got = res.result("User", server)
+        assert not got.get("failed"), got
+        assert got["changed"] and got["disconnected"] == ids and got["terminated"] == ["erin"]
+        assert oc.connections(lab, server, "erin") == ids           # check mode: untouched
+        res = lab.playbook(user_play(server, "[erin, nosuch-user]"))
+        got = res.result("User", server)
+        assert not got.get("failed"), got
+        assert got["changed"] and got["disconnected"] == ids and got["terminated"] == ["erin"]
+        assert got["diff"]["before"]["erin"]["connections"] == ids
+        assert got["diff"]["after"]["erin"] == {"connections": [], "sessions": []}
+        assert oc.connections(lab, server, "erin") == []
+        assert "erin" not in [u for _s, u in oc.valid_sessions(lab, server)]
+        assert oc.connect_cookie(lab, server, value) == 2            # 401 Cookie is not acceptable
+        res = lab.playbook(user_play(server, "erin"))
+        got = res.result("User", server)
+        assert got["changed"] is False and got["disconnected"] == [] and got["terminated"] == []
+    finally:
+        oc.stop_unit(lab, "vfl-octest-" + name)
+
+
+@pytest.mark.parametrize("server", oc.SERVERS)
+def test_idle_session(lab, server):
+    """dave has only an idle session (openconnect --authenticate): terminated on 1.5.0;
+    refused with an explanation before (check mode too), nothing changed."""
+    if server == "sid":
+        oc.restore(lab, server)
+    else:
+        oc.fresh(lab, server)
+    value = oc.cookie(lab, server, "dave")
+    sid = [s for s, u in oc.valid_sessions(lab, server) if u == "dave"]
+    assert sid
+    for check in (True, False):
+        res = lab.playbook(user_play(server, "dave", check=check))
+        got = res.result("User", server)
+        if server == "sid":
+            assert not got.get("failed") and got["changed"] and got["terminated"] == ["dave"], got
+            assert got["disconnected"] == []
+        else:
+            assert got["failed"] and got["error_kind"] == "unsupported", got
+            assert "1.5.0" in got["msg"] and "cookie-timeout" in got["msg"] and sid[0] in got["msg"]
+            assert oc.VERSION[server] in got["msg"]
+    if server == "sid":
+        assert "dave" not in [u for _s, u in oc.valid_sessions(lab, server)]
+        assert oc.connect_cookie(lab, server, value) == 2
+    else:
+        assert [s for s, u in oc.valid_sessions(lab, server) if u == "dave"] == sid
+        assert oc.connect_cookie(lab, server, value) == 0            # really still valid
+        # use it up: connect and terminate it for the next tests
+        oc.connect_with_cookie_bg(lab, server, value, "dave-" + server[:4])
+        assert oc.wait_until(lambda: oc.connections(lab, server, "dave"), 30)
+        res = lab.playbook(user_play(server, "dave"))
+        got = res.result("User", server)
+        assert not got.get("failed") and got["changed"], got
+        oc.stop_unit(lab, "vfl-octest-dave-" + server[:4])
+
+
+@pytest.mark.parametrize("server", oc.SERVERS)
+def test_disconnected(lab, server):
+    oc.restore(lab, server)
+    ids = oc.connections(lab, server, "bob")
+    assert ids
+    res = lab.playbook(user_play(server, "bob", state="disconnected"))
+    got = res.result("User", server)
+    assert not got.get("failed") and got["changed"] and got["disconnected"] == ids and got["terminated"] == []
+    assert oc.connections(lab, server, "bob") == []
+    assert oc.wait_until(lambda: not oc.unit_active(lab, server, "bob"), 20)
+    res = lab.playbook(user_play(server, "bob", state="disconnected"))
+    assert res.result("User", server)["changed"] is False
+    oc.restore(lab, server)
