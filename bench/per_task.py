@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Benchmark 1: cost per task (bench/README.md).
+
+On one lab host, in one ansible-playbook run, alternating (A B A B ...):
+
+* ``ocserv_user`` (one connected user, ``state: terminated``) against the play an operator writes
+  with ``ansible.builtin.command`` and occtl: query (``show user``), act (``terminate user``),
+  check (``show user`` until it says not found);
+* ``ocserv_ban`` (``ip: 127.0.0.1``, banned by three failed logins) against ``show ip bans`` /
+  ``unban ip`` / ``show ip bans`` until gone;
+* ``openvpn_client`` (one connected client, ``kill: halt``, ``wait: true``) against
+  ``ansible.builtin.shell`` with socat: ``status 3``, ``client-kill CID HALT``, ``status 3`` until
+  gone; plus ``openvpn_client`` with ``wait: false`` (its own cost without the server's ~5 s);
+* a bare ``ansible.builtin.command: "true"`` task in every round (the cost of any task).
+
+The set-up between them (connect the user / client, make the ban) is not timed. Goal: our single task
+<= 1.1x one bare command task while doing check, act and verify.
+
+    bench/per_task.py [--rounds 6]
+"""
+
+import argparse
+import json
+import sys
+
+import benchlib
+import labbench
+
+HOST = "srv"
+SOCK = labbench.OC_SOCKET
+OSOCK = labbench.OVPN_SOCKET
+R = labbench.REMOTE_SH
+
+
+def q(s):
+    """A YAML double-quoted scalar (JSON escapes are valid YAML)."""
+    return json.dumps(s)
+
+
+def t(name, module, args, extra=""):
+    lines = ["    - name: %s" % q(name), "      %s:" % module]
+    for k, v in args.items():
+        lines.append("        %s: %s" % (k, v if isinstance(v, (int, bool)) else q(v)))
+    if extra:
+        lines += ["      " + ln for ln in extra.strip("\n").splitlines()]
+    return "\n".join(lines)
+
+
+def setup(kind):
+    cmds = {
+        "user": ["%s oc-connect 0 1" % R, "%s oc-wait 1 60" % R],
+        "ban": ["%s oc-fail-login 3" % R],
+        "ovpn": ["%s ovpn-connect 0 1" % R, "%s ovpn-wait 1 60" % R],
+    }[kind]
+    return [t("setup %s: %s" % (kind, c.split()[1]), "ansible.builtin.command", {"cmd": c},
+              "changed_when: false") for c in cmds]
+
+
+def ours(kind, i):
+    if kind == "user":
+        return [t("S_user %d" % i, "vpnfleet.control.ocserv_user",
+                  {"name": "user0000", "state": "terminated", "socket": SOCK})]
+    if kind == "ban":
+        return [t("S_ban %d" % i, "vpnfleet.control.ocserv_ban", {"ip": "127.0.0.1", "socket": SOCK})]
+    if kind == "ovpn":
+        return [t("S_ovpn %d" % i, "vpnfleet.control.openvpn_client",
+                  {"common_name": "client0000", "socket": OSOCK})]
+    if kind == "ovpn_nowait":
+        return [t("S_ovpnnw %d" % i, "vpnfleet.control.openvpn_client",
+                  {"common_name": "client0000", "socket": OSOCK, "wait": False})]
+    raise ValueError(kind)
+
+
+def naive(kind, i):
+    if kind == "user":
+        return [
+            t("N_user_q %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s -j show user user0000" % SOCK},
+              "register: nq\nchanged_when: false\nfailed_when: nq.rc not in [0, 2]"),
+            t("N_user_a %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s terminate user user0000" % SOCK},
+              "when: nq.rc == 0"),
+            t("N_user_c %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s -j show user user0000" % SOCK},
+              "register: nc\nchanged_when: false\nfailed_when: false\nuntil: nc.rc == 2\nretries: 50\n"
+              "delay: 0.2"),
+        ]
+    if kind == "ban":
+        return [
+            t("N_ban_q %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s -j show ip bans" % SOCK},
+              "register: nq\nchanged_when: false"),
+            t("N_ban_a %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s unban ip 127.0.0.1" % SOCK},
+              "when: '''\"127.0.0.1\"'' in nq.stdout'"),
+            t("N_ban_c %d" % i, "ansible.builtin.command", {"cmd": "occtl -s %s -j show ip bans" % SOCK},
+              "register: nc\nchanged_when: false\nuntil: '''\"127.0.0.1\"'' not in nc.stdout'\nretries: 50\n"
+              "delay: 0.2"),
+        ]
+    if kind == "ovpn":
+        status = "echo 'status 3' | socat - UNIX-CONNECT:%s" % OSOCK
+        return [
+            t("N_ovpn_q %d" % i, "ansible.builtin.shell", {"cmd": status}, "register: nq\nchanged_when: false"),
+            t("N_ovpn_a %d" % i, "ansible.builtin.shell",
+              {"cmd": "echo 'client-kill {{ nq.stdout | regex_search(\"CLIENT_LIST\\tclient0000\\t"
+                      "(?:[^\\t]*\\t){8}([0-9]+)\", \"\\1\") | first }} HALT' | socat - UNIX-CONNECT:%s" % OSOCK},
+              "when: '\"\\tclient0000\\t\" in nq.stdout'"),
+            t("N_ovpn_c %d" % i, "ansible.builtin.shell", {"cmd": status},
+              "register: nc\nchanged_when: false\nuntil: '\"\\tclient0000\\t\" not in nc.stdout'\nretries: 60\n"
+              "delay: 0.2"),
+        ]
+    raise ValueError(kind)
+
+
+def bare(i):
+    return [t("B %d" % i, "ansible.builtin.command", {"cmd": "true"}, "changed_when: false")]
+
+
+def build(rounds):
+    tasks = []
+    for i in range(rounds):
+        pairs = [("user", ours("user", i), naive("user", i)), ("ban", ours("ban", i), naive("ban", i)),
+                 ("ovpn", ours("ovpn", i), naive("ovpn", i))]
+        tasks += bare(i)
+        for kind, a, b in pairs:
+            first, second = (a, b) if i % 2 == 0 else (b, a)
+            tasks += setup(kind) + first + setup(kind) + second
+        tasks += setup("ovpn") + ours("ovpn_nowait", i)
+        # the halted client exits by itself; make sure it is gone before the next round
+        tasks += [t("setup ovpn: settle %d" % i, "ansible.builtin.pause", {"seconds": 6})]
+        tasks += bare(i)
+    head = "- name: Per task\n  hosts: %s\n  gather_facts: false\n  tasks:\n" % HOST
+    return head + "\n".join(tasks) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--keep", action="store_true", help="leave the bench servers running")
+    args = ap.parse_args(argv)
+    run = benchlib.Run("per_task")
+    labbench.up(["%s=sid:ocserv_servers" % HOST])
+    labbench.push_script(HOST)
+    labbench.sh(HOST, "setup", 1, 1)
+    labbench.sh(HOST, "stop-clients")
+    vers = labbench.versions(HOST)
+    rc, out, recs, wall = labbench.playbook(build(args.rounds), timeout=1800)
+    fails = labbench.failures(recs)
+    if rc != 0 or fails:
+        sys.stderr.write(out[-6000:])
+        raise SystemExit("per-task play failed (rc %s): %s" % (rc, fails))
+    if not args.keep:
+        labbench.sh(HOST, "teardown")
+    rounds = []
+    for i in range(args.rounds):
+        def tt(prefix):
+            return sum(r["seconds"] for r in recs if r["kind"] == "task" and r["task"] in (
+                "%s %d" % (prefix, i),) and r["status"] != "skipped")
+
+        def nsum(kind):
+            return sum(r["seconds"] for r in recs if r["kind"] == "task" and r["task"].startswith("N_%s_" % kind)
+                       and r["task"].endswith(" %d" % i) and r["status"] != "skipped")
+        bares = [r["seconds"] for r in recs if r["kind"] == "task" and r["task"] == "B %d" % i]
+        b = sum(bares) / len(bares)
+        rd = {"bare": b, "bares": bares}
+        for kind, sname in (("user", "S_user"), ("ban", "S_ban"), ("ovpn", "S_ovpn")):
+            rd[kind] = {"ours": tt(sname), "naive": nsum(kind),
+                        "naive_q": tt("N_%s_q" % kind), "naive_a": tt("N_%s_a" % kind),
+                        "naive_c": tt("N_%s_c" % kind)}
+        rd["ovpn_nowait"] = tt("S_ovpnnw")
+        changed = dict((r["task"], r["changed"]) for r in recs if r["kind"] == "task")
+        rd["changed"] = {"user": changed.get("S_user %d" % i), "ban": changed.get("S_ban %d" % i),
+                         "ovpn": changed.get("S_ovpn %d" % i), "ovpn_nowait": changed.get("S_ovpnnw %d" % i)}
+        rounds.append(rd)
+    res = {"rounds": rounds, "versions": vers, "wall": wall}
+    run.finish(res, render(run, res))
+    return 0
+
+
+def render(run, res):
+    R_ = res["rounds"]
+    v = res["versions"]
+    out = ["## 1. Cost per task", ""]
+    out += run.env_lines([
+        "Lab host `%s`: %s, ocserv %s, OpenVPN %s, Python %s (the modules run there); bench-only ocserv and "
+        "OpenVPN instances and their clients on that host (`bench/lab/bench-servers.sh`)." % (
+            HOST, v.get("os"), v.get("ocserv"), v.get("openvpn"), v.get("python")),
+        "One ansible-playbook run over SSH (lab settings: pipelining, ControlPersist), %d rounds; in each round "
+        "every pair runs in alternating order (ours first in even rounds), with an untimed set-up before each "
+        "side. Task time = start of the task on the host to its result (`bench/callback_plugins/bench_timer.py`)."
+        % len(R_),
+        "Naive play = 3 tasks (query, act, check with `until`, `delay: 0.2`) as an operator writes them; its "
+        "time is the sum of its tasks.",
+        "Bare task = `ansible.builtin.command: \"true\"` at the start and end of each round (mean of the two).",
+    ])
+    out += ["", "| job | our task | naive play (3 tasks) | ours / naive | bare task | **ours / bare** (goal <= 1.1x) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    bare = benchlib.summary([r["bare"] for r in R_])
+    labels = {"user": "`ocserv_user` terminated (1 user)", "ban": "`ocserv_ban` absent (1 address)",
+              "ovpn": "`openvpn_client` absent (1 client, `wait: true`)"}
+    for kind in ("user", "ban", "ovpn"):
+        ours_ = benchlib.summary([r[kind]["ours"] for r in R_])
+        nv = benchlib.summary([r[kind]["naive"] for r in R_])
+        r1 = benchlib.summary([r[kind]["ours"] / r[kind]["naive"] for r in R_])
+        r2 = benchlib.summary([r[kind]["ours"] / r["bare"] for r in R_])
+        out.append("| %s | %s | %s | %s | %s | **%s** %s |" % (
+            labels[kind], benchlib.fmt_spread(ours_), benchlib.fmt_spread(nv), benchlib.fmt_ratio(r1),
+            benchlib.fmt_spread(bare), benchlib.fmt_ratio(r2), "met" if r2["median"] <= 1.1 else "not met"))
+    nw = benchlib.summary([r["ovpn_nowait"] for r in R_])
+    r3 = benchlib.summary([r["ovpn_nowait"] / r["bare"] for r in R_])
+    out.append("| `openvpn_client` absent (1 client, `wait: false`) | %s | - | - | %s | **%s** %s |" % (
+        benchlib.fmt_spread(nw), benchlib.fmt_spread(bare), benchlib.fmt_ratio(r3),
+        "met" if r3["median"] <= 1.1 else "not met"))
+    out += ["", "Naive play by step (median): "]
+    for kind in ("user", "ban", "ovpn"):
+        out.append("- %s: query %s, act %s, check %s." % (
+            labels[kind], benchlib.fmt_s(benchlib.summary([r[kind]["naive_q"] for r in R_])["median"]),
+            benchlib.fmt_s(benchlib.summary([r[kind]["naive_a"] for r in R_])["median"]),
+            benchlib.fmt_s(benchlib.summary([r[kind]["naive_c"] for r in R_])["median"])))
+    out += ["- Our tasks reported `changed: true` in every round: %s." % all(
+        all(v2 for v2 in r["changed"].values()) for r in R_),
+            "",
+            "Limits: one host, one user / address / client per task; the OpenVPN pair includes the server's ~5 s "
+            "delayed exit of a client-killed instance on both sides (`wait: true` and the naive `until`), so "
+            "`wait: false` is the module's own cost; the naive ocserv check polls `show user` only (it does not "
+            "verify that the session cookie is invalid, which `ocserv_user` does); machine shared with other "
+            "jobs (see the load)."]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
