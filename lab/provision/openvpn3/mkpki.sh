@@ -22,7 +22,7 @@ for who in server client; do
 done
 openvpn --genkey secret tc.key
 {
-    printf 'client\ndev tun\nproto udp4\nremote %s %s\nnobind\nremote-cert-tls server\nverb 3\n' "$server_ip" "$port"
+    printf 'client\ndev tun\nproto udp4\nremote %s %s\nnobind\nexplicit-exit-notify 1\nremote-cert-tls server\nverb 3\n' "$server_ip" "$port"
     printf '<ca>\n'; cat ca.crt; printf '</ca>\n'
     printf '<cert>\n'; cat client.crt; printf '</cert>\n'
     printf '<key>\n'; cat client.key; printf '</key>\n'
