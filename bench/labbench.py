@@ -103,14 +103,15 @@ def versions(host):
     return out
 
 
-def playbook(text, extra_vars=None, timeout=900, limit=None, forks=None, extra_env=None, args=()):
-    """Run a playbook (YAML text); returns (rc, output, times) where ``times`` are the records
-    of the bench_timer callback."""
+def playbook(text, extra_vars=None, timeout=900, limit=None, forks=None, extra_env=None, args=(), path=None):
+    """Run a playbook (YAML ``text``, or the file ``path``); returns (rc, output, times, wall) where
+    ``times`` are the records of the bench_timer callback."""
     d = tempfile.mkdtemp(prefix="vfl-bench-")
-    pb = os.path.join(d, "bench.yml")
+    pb = path or os.path.join(d, "bench.yml")
     times = os.path.join(d, "times.jsonl")
-    with open(pb, "w") as f:
-        f.write(text)
+    if not path:
+        with open(pb, "w") as f:
+            f.write(text)
     e = env()
     e["ANSIBLE_CALLBACK_PLUGINS"] = CALLBACKS
     e["ANSIBLE_CALLBACKS_ENABLED"] = "bench_timer"

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Benchmark 2: fleet (bench/README.md).
+
+Revoke one user (``alice``, connected from the lab's client host to every server) on N lab ocserv
+hosts with the collection's ``playbooks/revoke.yml``, against the naive play an operator writes
+today (lock the account with ``ocpasswd -l``, ``occtl show user``, ``occtl disconnect user``,
+``occtl show user`` until gone: four ``ansible.builtin.command`` tasks, Ansible's default
+``forks: 5``). Also the naive play with the same forks as ours, to tell the gain of the forks from
+the gain of the modules. Between runs (untimed) the account is unlocked and alice reconnected.
+
+The lab is a bench-only lab (id ``VPNFLEET_FLEET_LAB_ID``, default ``benchfleet``) of N ocserv
+hosts cycling bookworm / trixie / sid (ocserv 1.1.6 / 1.3.0 / 1.5.0) and one client host::
+
+    bench/fleet.py [--n 5 10 20] [--samples 2] [--forks N]   (forks default: N, one per host)
+
+Goal: at least 2x faster than the naive play at every N, time per host flat as N grows.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import benchlib
+import labbench
+
+USER = "alice"
+REVOKE = os.path.join(benchlib.REPO_ROOT, "playbooks", "revoke.yml")
+
+NAIVE = """
+- name: Revoke (naive)
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  tasks:
+    - name: "N1: lock the account"
+      ansible.builtin.command: ocpasswd -c /etc/ocserv/ocpasswd -l {{ user }}
+    - name: "N2: is the user connected"
+      ansible.builtin.command: occtl -j show user {{ user }}
+      register: nq
+      changed_when: false
+      failed_when: nq.rc not in [0, 2]
+    - name: "N3: disconnect"
+      ansible.builtin.command: occtl disconnect user {{ user }}
+      when: nq.rc == 0
+    - name: "N4: check"
+      ansible.builtin.command: occtl -j show user {{ user }}
+      register: nc
+      changed_when: false
+      failed_when: false
+      until: nc.rc == 2
+      retries: 50
+      delay: 0.2
+"""
+
+RESET = """
+- name: Unlock
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  tasks:
+    - name: Unlock the account
+      ansible.builtin.command: ocpasswd -c /etc/ocserv/ocpasswd -u {{ user }}
+      changed_when: false
+      failed_when: false
+- name: Reconnect
+  hosts: vpn_clients
+  gather_facts: false
+  tasks:
+    - name: Restart the client units
+      ansible.builtin.systemd_service:
+        name: "oc-client@{{ item }}-{{ user }}.service"
+        state: restarted
+      loop: "{{ fleet.split(',') }}"
+- name: Wait
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  tasks:
+    - name: Wait until the user is connected
+      ansible.builtin.command: occtl -j show user {{ user }}
+      register: w
+      changed_when: false
+      failed_when: false
+      until: w.rc == 0
+      retries: 90
+      delay: 1
+    - name: Connected
+      ansible.builtin.assert:
+        that: w.rc == 0
+        quiet: true
+"""
+
+VERSIONS = """
+- name: Versions
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  tasks:
+    - name: "V: versions"
+      ansible.builtin.shell: "ocserv --version 2>&1 | grep -oE '[0-9]+[.][0-9]+[.][0-9]+' | head -1; python3 -V"
+      changed_when: false
+"""
+
+
+def fleet_lab():
+    os.environ["VPNFLEET_LAB_ID"] = os.environ.get("VPNFLEET_FLEET_LAB_ID", "benchfleet")
+
+
+def hosts_spec(n_max):
+    rel = ["bookworm", "trixie", "sid"]
+    specs = ["f%02d=%s:ocserv_servers" % (i, rel[(i - 1) % 3]) for i in range(1, n_max + 1)]
+    return specs + ["fc=bookworm:vpn_clients"]
+
+
+def run_pb(text, fleet, forks=None, extra=None, path=None):
+    ev = {"fleet": fleet, "user": USER}
+    ev.update(extra or {})
+    return labbench.playbook(text, extra_vars=ev, forks=forks, timeout=1200, path=path)
+
+
+def check(rc, out, recs, what):
+    fails = labbench.failures(recs)
+    if rc != 0 or fails:
+        sys.stderr.write(out[-6000:])
+        raise SystemExit("%s failed (rc %s): %s" % (what, rc, fails[:3]))
+
+
+def revoke(fleet, forks):
+    return run_pb(None, fleet, forks=forks, path=REVOKE, extra={"revoke_users": [USER], "revoke_hosts": fleet})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, nargs="+", default=[5, 10, 20])
+    ap.add_argument("--samples", type=int, default=2)
+    ap.add_argument("--forks", type=int, help="forks for our playbook (default: N)")
+    ap.add_argument("--no-naive-same-forks", action="store_true")
+    args = ap.parse_args(argv)
+    fleet_lab()
+    run = benchlib.Run("fleet")
+    labbench.up(hosts_spec(max(args.n)))
+    fleet_all = ",".join("f%02d" % i for i in range(1, max(args.n) + 1))
+    rc, out, recs, _ = run_pb(VERSIONS, fleet_all)
+    check(rc, out, recs, "versions")
+    versions = sorted(set(r["extra"].get("stdout", "").replace("\n", ", ") for r in recs if r["kind"] == "task"))
+    results = {"ns": args.n, "samples": args.samples, "versions": versions, "by_n": {}}
+    for n in args.n:
+        fleet = ",".join("f%02d" % i for i in range(1, n + 1))
+        forks = args.forks or n
+        variants = [("ours", lambda: revoke(fleet, forks)), ("naive5", lambda: run_pb(NAIVE, fleet, forks=5))]
+        if not args.no_naive_same_forks:
+            variants.append(("naiveN", lambda: run_pb(NAIVE, fleet, forks=forks)))
+        got = dict((k, []) for k, _ in variants)
+        for s in range(args.samples):
+            order = variants if s % 2 == 0 else list(reversed(variants))
+            for name, fn in order:
+                rc, out, recs, _ = run_pb(RESET, fleet, forks=max(n, 5))
+                check(rc, out, recs, "reset")
+                rc, out, recs, wall = fn()
+                check(rc, out, recs, name)
+                plays = sum(r["seconds"] for r in recs if r["kind"] == "play")
+                got[name].append({"wall": wall, "plays": plays,
+                                  "changed_hosts": len(set(r["host"] for r in recs if r["kind"] == "task"
+                                                           and r["changed"]))})
+                sys.stderr.write("N=%d %s sample %d: wall %.1fs\n" % (n, name, s, wall))
+        results["by_n"][str(n)] = {"forks": forks, "runs": got}
+    run.finish(results, render(run, results))
+    return 0
+
+
+def render(run, res):
+    out = ["## 2. Fleet", ""]
+    out += run.env_lines([
+        "Bench-only lab `%s`: %d ocserv hosts cycling bookworm / trixie / sid, one client host with `%s` "
+        "connected to every server (the lab's openconnect units); on the servers: %s." % (
+            os.environ.get("VPNFLEET_LAB_ID"), max(res["ns"]), USER, "; ".join(res["versions"])),
+        "Ours: `ansible-playbook playbooks/revoke.yml -e revoke_users=[%s]` (vpn_facts, lock the account with "
+        "`ocserv_passwd`, `ocserv_user` terminated; the OpenVPN steps find nothing here) with `forks` = N "
+        "(one per host), `strategy: linear`, the lab's SSH settings (pipelining, ControlPersist)." % USER,
+        "Naive: 4 `ansible.builtin.command` tasks (`ocpasswd -l`, `occtl show user`, `occtl disconnect user`, "
+        "`occtl show user` until gone, `delay: 0.2`) with Ansible's default `forks: 5`, and again with forks = N.",
+        "Time = wall time of the whole `ansible-playbook` run (start-up and the report included); %d samples per "
+        "variant and N, variants alternating; untimed reset (unlock, reconnect) before each run." % res["samples"],
+    ])
+    out += ["", "| N | ours | naive, forks 5 | naive / ours (goal >= 2x) | naive, forks N | naive N / ours "
+            "| ours per host | naive 5 per host |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for n in res["ns"]:
+        d = res["by_n"][str(n)]["runs"]
+        ours = benchlib.summary([r["wall"] for r in d["ours"]])
+        n5 = benchlib.summary([r["wall"] for r in d["naive5"]])
+        r5 = benchlib.summary([b["wall"] / a["wall"] for a, b in zip(d["ours"], d["naive5"])])
+        nn = benchlib.summary([r["wall"] for r in d.get("naiveN", [])])
+        rn = benchlib.summary([b["wall"] / a["wall"] for a, b in zip(d["ours"], d.get("naiveN", []))])
+        out.append("| %d | %s | %s | **%s** %s | %s | %s | %s | %s |" % (
+            n, benchlib.fmt_spread(ours), benchlib.fmt_spread(n5), benchlib.fmt_ratio(r5),
+            "met" if r5["median"] >= 2 else "not met", benchlib.fmt_spread(nn), benchlib.fmt_ratio(rn),
+            benchlib.fmt_s(ours["median"] / n), benchlib.fmt_s(n5["median"] / n)))
+    out += ["", "Limits: all hosts are containers on the same 2-core machine as the controller, so the hosts' own "
+            "work competes with the controller's forks for the same CPUs (a real fleet's hosts do their work "
+            "in parallel on their own CPUs, so time per host grows here where it would not on a real fleet); "
+            "one user per run; SSH to containers on a local bridge (no WAN latency, which would favour the "
+            "variant with fewer round trips); the machine is shared with other jobs (see the load)."]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
