@@ -263,10 +263,10 @@ ansible_facts:
               type: list
               elements: dict
             error:
-              description: Why the server could not be queried (absent when it answered).
+              description: Why the server could not be queried (null when it answered).
               type: str
             error_kind:
-              description: Short cause (V(not_running), V(permission_denied), V(timeout), V(disabled), ...).
+              description: Short cause (V(not_running), V(permission_denied), V(timeout), V(disabled), ...), or null.
               type: str
         ocserv_instances:
           description: Every ocserv server found, each shaped like RV(ansible_facts.vpn.ocserv).
@@ -336,10 +336,10 @@ ansible_facts:
               type: list
               elements: dict
             error:
-              description: Why the instance could not be queried.
+              description: Why the instance could not be queried (null when it answered).
               type: str
             error_kind:
-              description: Short cause (V(not_running), V(busy), V(permission_denied), V(timeout), V(auth_failed), ...).
+              description: Short cause (V(not_running), V(busy), V(permission_denied), V(timeout), V(auth_failed), ...), or null.
               type: str
         openvpn3:
           description: OpenVPN 3 Linux client sessions.
@@ -365,7 +365,10 @@ ansible_facts:
               type: list
               elements: dict
             error:
-              description: Why the session manager could not be queried.
+              description: Why the session manager could not be queried (null when it answered).
+              type: str
+            error_kind:
+              description: Short cause (V(unreachable), V(permission_denied), V(timeout), ...), or null.
               type: str
         summary:
           description: Totals over the host, for reports.
@@ -706,6 +709,8 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         "reachable": False,
         "version": None,
         "counts": {"users": 0, "connected": 0, "usernames": 0, "bans": 0},
+        "error": None,
+        "error_kind": None,
     }
     if not cand.get("use_occtl", True):
         out.update(error="%s has use-occtl = false: ocserv has no control socket to query" % cand["config"],
@@ -761,6 +766,8 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "reachable": False,
         "version": None,
         "counts": {"clients": 0},
+        "error": None,
+        "error_kind": None,
     }
     out["management"]["password"] = bool(mgmt.get("password") or mgmt.get("password_file"))
     if mgmt.get("password_file"):
@@ -815,7 +822,8 @@ def openvpn3_installed():
 
 def gather_openvpn3(timeout, details, runner=None, busctl=None, installed=None):
     out = {"present": openvpn3_installed() if installed is None else installed, "reachable": False,
-           "version": None, "counts": {"sessions": 0, "connected": 0}, "sessions": []}
+           "version": None, "counts": {"sessions": 0, "connected": 0}, "sessions": [], "error": None,
+           "error_kind": None}
     if not out["present"]:
         return out
     try:
@@ -895,7 +903,8 @@ def gather(params):
         facts["openvpn3"] = gather_openvpn3(timeout, details, runner=BUSCTL_RUNNER, busctl=BUSCTL_PATH)
     else:
         facts["openvpn3"] = {"present": False, "reachable": False, "version": None,
-                             "counts": {"sessions": 0, "connected": 0}, "sessions": []}
+                             "counts": {"sessions": 0, "connected": 0}, "sessions": [], "error": None,
+                             "error_kind": None}
     facts["summary"] = summarize(ocserv_instances, openvpn, facts["openvpn3"])
     return facts
 
@@ -936,8 +945,8 @@ def main():
     result = dict(changed=False, ansible_facts={"vpn": facts})
     unreachable = facts["summary"]["unreachable"] + facts["summary"]["stopped"]
     if module.params["fail_on_unreachable"] and unreachable:
-        errors = [i.get("error") for i in facts["ocserv_instances"] + facts["openvpn"] if i.get("error")]
-        if facts["openvpn3"].get("error"):
+        errors = [i["error"] for i in facts["ocserv_instances"] + facts["openvpn"] if i.get("error")]
+        if facts["openvpn3"]["error"]:
             errors.append(facts["openvpn3"]["error"])
         module.fail_json(msg="VPN servers found but not answering: %s (%s)" % (
             ", ".join(unreachable), "; ".join(errors)), **result)
