@@ -182,8 +182,22 @@ def now_utc():
 class Run(object):
     """One benchmark run: environment before/after, results, the doc section."""
 
+    @classmethod
+    def load(cls, name):
+        """The last run's record (bench/results/NAME.json), to render its section again."""
+        run = cls(name)
+        with open(os.path.join(RESULTS_DIR, "%s.json" % name)) as f:
+            run.data = json.load(f)
+        run.replay = True
+        return run
+
+    def rerender(self, render):
+        """Write the section again from the stored results (after a change of the text only)."""
+        write_section(self.name, render(self, self.data["results"]))
+
     def __init__(self, name):
         self.name = name
+        self.replay = False
         self.started = time.time()
         self.data = {
             "name": name, "date": now_utc(), "machine": machine(), "ansible_core": ansible_core_version(),
@@ -191,7 +205,6 @@ class Run(object):
         }
 
     def finish(self, results, section_md):
-        self.data["load_after"] = loadavg()
         self.data["results"] = results
         os.makedirs(RESULTS_DIR, exist_ok=True)
         path = os.path.join(RESULTS_DIR, "%s.json" % self.name)
@@ -202,7 +215,9 @@ class Run(object):
         print("results: %s\ndoc section: %s (%s)" % (path, DOC, self.name))
 
     def env_lines(self, extra=None):
-        self.data["duration_s"] = round(time.time() - self.started, 1)
+        if not self.replay:
+            self.data["duration_s"] = round(time.time() - self.started, 1)
+            self.data["load_after"] = loadavg()
         m = self.data["machine"]
         lines = [
             "- Date: %s; commit `%s`; run took %s s." % (self.data["date"], self.data["git"],
@@ -211,7 +226,7 @@ class Run(object):
                                                              m["kernel"]),
             "- Controller: Python %s, ansible-core %s." % (m["python"], self.data["ansible_core"]),
             "- Load average (1/5/15 min) before: %s, after: %s (other engineers' jobs share the machine)." % (
-                _fmt_load(self.data["load_before"]), _fmt_load(loadavg())),
+                _fmt_load(self.data["load_before"]), _fmt_load(self.data.get("load_after"))),
         ]
         for line in extra or []:
             lines.append("- " + line)

@@ -98,6 +98,8 @@ VERSIONS = """
       changed_when: false
 """
 
+NAME = "fleet"
+
 
 def fleet_lab():
     os.environ["VPNFLEET_LAB_ID"] = os.environ.get("VPNFLEET_FLEET_LAB_ID", "benchfleet")
@@ -137,15 +139,20 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--forks", type=int, help="forks for our playbook (default: N)")
     ap.add_argument("--no-naive-same-forks", action="store_true")
+    ap.add_argument("--render", action="store_true", help="only write the doc section again from the last results")
     args = ap.parse_args(argv)
+    if args.render:
+        benchlib.Run.load(NAME).rerender(render)
+        return 0
     fleet_lab()
-    run = benchlib.Run("fleet")
+    run = benchlib.Run(NAME)
     labbench.up(hosts_spec(max(args.n)))
     fleet_all = ",".join("f%02d" % i for i in range(1, max(args.n) + 1))
     rc, out, recs, _ = run_pb(VERSIONS, fleet_all)
     check(rc, out, recs, "versions")
     versions = sorted(set(r["extra"].get("stdout", "").replace("\n", ", ") for r in recs if r["kind"] == "task"))
-    results = {"ns": args.n, "samples": args.samples, "versions": versions, "by_n": {}}
+    results = {"ns": args.n, "samples": args.samples, "versions": versions, "by_n": {},
+               "lab": os.environ["VPNFLEET_LAB_ID"]}
     for n in args.n:
         fleet = ",".join("f%02d" % i for i in range(1, n + 1))
         forks = args.forks or n
@@ -172,10 +179,18 @@ def main(argv=None):
 
 def render(run, res):
     out = ["## 2. Fleet", ""]
+    parts = []
+    for n in res["ns"]:
+        d = res["by_n"][str(n)]["runs"]
+        r5 = benchlib.summary([b["wall"] / a["wall"] for a, b in zip(d["ours"], d["naive5"])])["median"]
+        ours = benchlib.summary([r["wall"] for r in d["ours"]])["median"]
+        parts.append("N=%d: %.2fx faster, %s per host" % (n, r5, benchlib.fmt_s(ours / n)))
+    out += ["**Result** (revoke playbook vs naive play with default forks, medians; goal >= 2x at every N, time "
+            "per host flat): %s." % "; ".join(parts), ""]
     out += run.env_lines([
         "Bench-only lab `%s`: %d ocserv hosts (Debian %s), one client host with `%s` connected to every "
         "server (the lab's openconnect units); on the servers: %s." % (
-            os.environ.get("VPNFLEET_LAB_ID"), max(res["ns"]), RELEASE, USER, "; ".join(res["versions"])),
+            res.get("lab"), max(res["ns"]), RELEASE, USER, "; ".join(res["versions"])),
         "Ours: `ansible-playbook playbooks/revoke.yml -e revoke_users=[%s]` (vpn_facts, lock the account with "
         "`ocserv_passwd`, `ocserv_user` terminated; the OpenVPN steps find nothing here) with `forks` = N "
         "(one per host), `strategy: linear`, the lab's SSH settings (pipelining, ControlPersist)." % USER,

@@ -148,3 +148,21 @@ def task_times(recs, prefix, host=None):
 
 def failures(recs):
     return [r for r in recs if r["kind"] == "task" and r["status"] == "failed"]
+
+
+PYLIB = "/run/vfl-bench/pylib"
+
+
+def push_pylib(host):
+    """The collection's module_utils on ``host`` under PYLIB (for timing their functions there)."""
+    dest = PYLIB + "/ansible_collections/vpnfleet/control/plugins/module_utils"
+    lab("exec", host, "--", "mkdir", "-p", dest)
+    for name in ("_common.py", "_ocserv.py", "_openvpn_mgmt.py"):
+        with open(os.path.join(benchlib.REPO_ROOT, "plugins", "module_utils", name)) as f:
+            lab("exec", host, "--", "sh", "-c", "cat > %s/%s" % (dest, name), input=f.read())
+
+
+def host_python(host, code, timeout=300):
+    """Run ``code`` with the host's python3 (PYLIB on sys.path); its stdout parsed as JSON."""
+    p = lab("exec", host, "--", "env", "PYTHONPATH=" + PYLIB, "python3", "-", input=code, timeout=timeout)
+    return json.loads(p.stdout.strip().splitlines()[-1])

@@ -55,6 +55,8 @@ MEM_SIZES = [1250, 2500, 5000, 10000]
 
 _TRAILING = re.compile(r",(\s*[}\]])")
 
+NAME = "parser"
+
 
 def repaired(text):
     try:
@@ -186,11 +188,15 @@ def main(argv=None):
     ap.add_argument("--records", type=int, default=10000)
     ap.add_argument("--samples", type=int, default=5, help="pairs per occtl case (status: 3x as many)")
     ap.add_argument("--quick", action="store_true", help="1,000 records, 2 samples, no memory series")
+    ap.add_argument("--render", action="store_true", help="only write the doc section again from the last results")
     args = ap.parse_args(argv)
+    if args.render:
+        benchlib.Run.load(NAME).rerender(render)
+        return 0
     if args.quick:
         args.records, args.samples = 1000, 2
     n = args.records
-    run = benchlib.Run("parser")
+    run = benchlib.Run(NAME)
     results = {"records": n, "samples": args.samples, "occtl": [], "status": []}
     results["candidates_checked"] = candidates_agree()
 
@@ -287,9 +293,28 @@ def _mem_cell(rows):
         linearity(rows))
 
 
+def _mem_verdict(res):
+    series = [r[k] for r in res["occtl"] + res["status"] for k in ("memory_parse",) if r.get(k)]
+    if not series:
+        return ""
+    worst = max(linearity(rows) for rows in series)
+    return " Memory: per-record peak at %d records is at most %.2fx the one at %d records (%s)." % (
+        MEM_SIZES[-1], worst, MEM_SIZES[0], "linear" if worst < 1.2 else "**not linear**")
+
+
 def render(run, res):
     n = res["records"]
     out = ["## 4. Parser scale", ""]
+    occ = res["occtl"]
+    st = res["status"]
+    out += ["**Result:** occtl parsing costs %s `json.loads` of the same bytes (goal <= 1.5x: %s); with "
+            "normalisation %s. `status 3` with %d clients parses in %s wall, %s CPU (goal < 100 ms: %s).%s" % (
+                " / ".join("%.1fx" % r["parse_ratio"]["median"] for r in occ),
+                "met" if all(r["parse_ratio"]["median"] <= 1.5 for r in occ) else "**not met**",
+                " / ".join("%.1fx" % r["full_ratio"]["median"] for r in occ), n,
+                " / ".join(benchlib.fmt_s(r["parse"]["median"]) for r in st),
+                " / ".join(benchlib.fmt_s(r["parse_cpu"]["median"]) for r in st if r.get("parse_cpu")),
+                "met" if all(r["parse"]["median"] < 0.1 for r in st) else "**not met**", _mem_verdict(res)), ""]
     out += run.env_lines([
         "Runs on the controller's Python (the modules parse on the managed host: its Python is what counts; "
         "bookworm has 3.11 like this controller, trixie 3.13, sid 3.14).",

@@ -31,6 +31,8 @@ SOCK = labbench.OC_SOCKET
 OSOCK = labbench.OVPN_SOCKET
 R = labbench.REMOTE_SH
 
+NAME = "per_task"
+
 
 def q(s):
     """A YAML double-quoted scalar (JSON escapes are valid YAML)."""
@@ -128,12 +130,59 @@ def build(rounds):
     return head + "\n".join(tasks) + "\n"
 
 
+INSIDE = r"""
+import json, subprocess, time
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
+R = "%(remote)s"
+out = {"user": [], "ban": [], "ovpn": []}
+
+
+def calls(c):
+    skip = ("-j", "-s", "%(sock)s")
+    return [(" ".join(a for a in r.argv[1:] if a not in skip), r.finished - r.started) for r in c.calls]
+
+
+for _ in range(%(n)d):
+    subprocess.run([R, "oc-connect", "0", "1"], check=True)
+    subprocess.run([R, "oc-wait", "1", "60"], check=True, stdout=subprocess.DEVNULL)
+    c = oc.OcctlClient(socket="%(sock)s")
+    t0 = time.perf_counter()
+    oc.ensure_users(c, ["user0000"], "terminated")
+    total = time.perf_counter() - t0
+    out["user"].append({"total": total, "calls": calls(c)})
+    subprocess.run([R, "oc-fail-login", "3"], check=True)
+    c = oc.OcctlClient(socket="%(sock)s")
+    t0 = time.perf_counter()
+    oc.ensure_unbanned(c, ["127.0.0.1"])
+    total = time.perf_counter() - t0
+    out["ban"].append({"total": total, "calls": calls(c)})
+    t0 = time.perf_counter()
+    with om.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
+        m.status(3)
+    out["ovpn"].append({"total": time.perf_counter() - t0})
+print(json.dumps(out))
+"""
+
+
+def inside(n):
+    """The module logic timed on the host itself (no Ansible): where the task's time goes."""
+    labbench.push_pylib(HOST)
+    labbench.sh(HOST, "ovpn-connect", 0, 1)
+    labbench.sh(HOST, "ovpn-wait", 1, 60)
+    return labbench.host_python(HOST, INSIDE % {"remote": R, "n": n, "sock": SOCK, "osock": OSOCK})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--keep", action="store_true", help="leave the bench servers running")
+    ap.add_argument("--render", action="store_true", help="only write the doc section again from the last results")
     args = ap.parse_args(argv)
-    run = benchlib.Run("per_task")
+    if args.render:
+        benchlib.Run.load(NAME).rerender(render)
+        return 0
+    run = benchlib.Run(NAME)
     labbench.up(["%s=sid:ocserv_servers" % HOST])
     labbench.push_script(HOST)
     labbench.sh(HOST, "setup", 1, 1)
@@ -144,6 +193,8 @@ def main(argv=None):
     if rc != 0 or fails:
         sys.stderr.write(out[-6000:])
         raise SystemExit("per-task play failed (rc %s): %s" % (rc, fails))
+    ins = inside(5)
+    labbench.sh(HOST, "stop-clients")
     if not args.keep:
         labbench.sh(HOST, "teardown")
     rounds = []
@@ -167,7 +218,7 @@ def main(argv=None):
         rd["changed"] = {"user": changed.get("S_user %d" % i), "ban": changed.get("S_ban %d" % i),
                          "ovpn": changed.get("S_ovpn %d" % i), "ovpn_nowait": changed.get("S_ovpnnw %d" % i)}
         rounds.append(rd)
-    res = {"rounds": rounds, "versions": vers, "wall": wall}
+    res = {"rounds": rounds, "versions": vers, "wall": wall, "inside": ins}
     run.finish(res, render(run, res))
     return 0
 
@@ -176,6 +227,14 @@ def render(run, res):
     R_ = res["rounds"]
     v = res["versions"]
     out = ["## 1. Cost per task", ""]
+    verdict = []
+    for kind, name in (("user", "`ocserv_user`"), ("ban", "`ocserv_ban`"), ("ovpn", "`openvpn_client`")):
+        rb = benchlib.summary([r[kind]["ours"] / r["bare"] for r in R_])["median"]
+        rn = benchlib.summary([r[kind]["ours"] / r[kind]["naive"] for r in R_])["median"]
+        verdict.append("%s %.2fx a bare task, %.2fx the naive play" % (name, rb, rn))
+    rb = benchlib.summary([r["ovpn_nowait"] / r["bare"] for r in R_])["median"]
+    out += ["**Result** (medians; goal <= 1.1x a bare task): %s; `openvpn_client` with `wait: false` %.2fx a "
+            "bare task." % ("; ".join(verdict), rb), ""]
     out += run.env_lines([
         "Lab host `%s`: %s, ocserv %s, OpenVPN %s, Python %s (the modules run there); bench-only ocserv and "
         "OpenVPN instances and their clients on that host (`bench/lab/bench-servers.sh`)." % (
@@ -215,6 +274,35 @@ def render(run, res):
     out += ["- Our tasks reported `changed: true` in every round: %s." % all(
         all(v2 for v2 in r["changed"].values()) for r in R_),
             "",
+            "### Where the time goes", "",
+            "The same logic run on the host itself, without Ansible (`ensure_users` / `ensure_unbanned` of "
+            "`_ocserv.py`, one management session with `status 3` for OpenVPN; 5 runs, median):", ""]
+    ins = res.get("inside") or {}
+    for kind, what in (("user", "`ocserv_user` logic"), ("ban", "`ocserv_ban` logic"),
+                       ("ovpn", "OpenVPN connect + `status 3` + quit")):
+        runs = ins.get(kind) or []
+        if not runs:
+            continue
+        tot = benchlib.summary([r["total"] for r in runs])
+        line = "- %s: %s" % (what, benchlib.fmt_spread(tot))
+        if runs[0].get("calls"):
+            calls = runs[len(runs) // 2]["calls"]
+            line += "; %d occtl runs: %s" % (len(calls), ", ".join(
+                "`%s` %s" % (a, benchlib.fmt_s(d)) for a, d in calls))
+        out.append(line + ".")
+    shares = []
+    for kind in ("user", "ban"):
+        runs = ins.get(kind) or []
+        if runs:
+            logic = benchlib.summary([r["total"] for r in runs])["median"]
+            task = benchlib.summary([r[kind]["ours"] for r in R_])["median"]
+            shares.append("%s %s of %s (%.0f%%)" % (labels[kind], benchlib.fmt_s(logic), benchlib.fmt_s(task),
+                                                   100.0 * logic / task))
+    if shares:
+        out.append("- The module's own work as a share of its task's median time: %s. The rest is what every "
+                   "task costs (fork, SSH round trips, module transfer, the host's Python starting and importing "
+                   "the module), which the bare task pays too." % "; ".join(shares))
+    out += ["",
             "Limits: one host, one user / address / client per task; the OpenVPN pair includes the server's ~5 s "
             "delayed exit of a client-killed instance on both sides (`wait: true` and the naive `until`), so "
             "`wait: false` is the module's own cost; the naive ocserv check polls `show user` only (it does not "
