@@ -21,7 +21,7 @@ except ImportError:
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures", "openvpn3"))
-import replay  # noqa: E402  pylint: disable=wrong-import-position
+import replay_openvpn3 as replay  # noqa: E402  pylint: disable=wrong-import-position
 
 VERSIONS = replay.VERSIONS
 

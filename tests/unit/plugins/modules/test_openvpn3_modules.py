@@ -22,7 +22,7 @@ from ansible_collections.vpnfleet.control.plugins.modules import openvpn3_sessio
 from ansible.module_utils.testing import patch_module_args
 
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures", "openvpn3"))
-import replay  # noqa: E402  pylint: disable=wrong-import-position
+import replay_openvpn3 as replay  # noqa: E402  pylint: disable=wrong-import-position
 
 VERSIONS = replay.VERSIONS
 
