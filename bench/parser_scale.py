@@ -308,13 +308,16 @@ def render(run, res):
     occ = res["occtl"]
     st = res["status"]
     out += ["**Result:** occtl parsing costs %s `json.loads` of the same bytes (goal <= 1.5x: %s); with "
-            "normalisation %s. `status 3` with %d clients parses in %s wall, %s CPU (goal < 100 ms: %s).%s" % (
+            "normalisation %s. `status 3` with %d clients parses in %s wall, %s CPU time (goal < 100 ms: "
+            "wall %s, CPU %s).%s" % (
                 " / ".join("%.1fx" % r["parse_ratio"]["median"] for r in occ),
                 "met" if all(r["parse_ratio"]["median"] <= 1.5 for r in occ) else "**not met**",
                 " / ".join("%.1fx" % r["full_ratio"]["median"] for r in occ), n,
                 " / ".join(benchlib.fmt_s(r["parse"]["median"]) for r in st),
                 " / ".join(benchlib.fmt_s(r["parse_cpu"]["median"]) for r in st if r.get("parse_cpu")),
-                "met" if all(r["parse"]["median"] < 0.1 for r in st) else "**not met**", _mem_verdict(res)), ""]
+                "met" if all(r["parse"]["median"] < 0.1 for r in st) else "**not met**",
+                "met" if all(r.get("parse_cpu", {}).get("median", 1) < 0.1 for r in st) else "**not met**",
+                _mem_verdict(res)), ""]
     out += run.env_lines([
         "Runs on the controller's Python (the modules parse on the managed host: its Python is what counts; "
         "bookworm has 3.11 like this controller, trixie 3.13, sid 3.14).",
@@ -352,9 +355,10 @@ def render(run, res):
             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r in res["status"]:
         ok = r["parse"]["median"] < 0.1
+        ok_cpu = r.get("parse_cpu", {}).get("median", 1) < 0.1
         out.append("| %s | %.1f MB | **%s** | %s | %s | %s | %s | %s | %s |" % (
             r["label"], r["bytes"] / 1e6, benchlib.fmt_spread(r["parse"]), benchlib.fmt_spread(r.get("parse_cpu")),
-            "met" if ok else "**not met**", benchlib.fmt_spread(r["client"]), benchlib.fmt_spread(r["raw_read"]),
+            "wall %s, CPU %s" % ("met" if ok else "**not met**", "met" if ok_cpu else "**not met**"), benchlib.fmt_spread(r["client"]), benchlib.fmt_spread(r["raw_read"]),
             benchlib.fmt_spread(r.get("candidate")), benchlib.fmt_ratio(r.get("candidate_ratio"))))
     if any("memory_parse" in r for r in res["status"]):
         out += ["", "| output | memory while parsing |", "| --- | --- |"]
@@ -379,6 +383,9 @@ def render(run, res):
             "commas of ocserv <= 1.3, the tolerant reader only when both fail; OpenVPN: the column plan decided "
             "once per HEADER and a fast path for `[proto:]IPv4:port` addresses. These are changes for the owners "
             "of those files to make." % res.get("candidates_checked", 0)]
+    out += ["- CPU time (`time.thread_time`) counts only this thread's own work, so it is much less affected by the "
+            "other jobs on the machine than wall time; on an idle host the wall time of this single-threaded, "
+            "I/O-free parse is close to its CPU time."]
     out += ["", "Limits: synthetic scale (10,000 real connections were not run; the records are real ones "
             "repeated, so per-record cost is real but a live server's mix of states may differ); CPU-bound figures "
             "taken on a shared 2-core machine (see the load above); one Python version; the client figure uses an "
