@@ -28,7 +28,7 @@ description:
     O(on_other_listener) says.
   - Read-only; tested with ocserv 1.1.6, 1.3.0 and 1.5.0.
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
   - vpnfleet.control.attributes

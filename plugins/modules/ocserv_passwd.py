@@ -29,7 +29,7 @@ description:
   - ocserv reads the file at every login, so changes take effect without a reload.
   - Passwords and hashes never appear in the output, the diff or the logs.
 author:
-  - vpnfleet.control contributors
+  - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.attributes
 attributes:

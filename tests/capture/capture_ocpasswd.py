@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -11,7 +10,7 @@
 - ``ocpasswd_<version>.json``: the file after each step of a real ``ocpasswd`` session
   (create, group, second user, lock, lock again, unlock, password change, delete).
 
-Run:  tests/capture/capture_ocpasswd.py [--root /srv/rootfs/trixie ...]
+Run:  python3 tests/capture/capture_ocpasswd.py [--root /srv/rootfs/trixie ...]
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ PASSWORDS = ["pw", "alicepw", "correct horse battery staple", "ünïcødé-€",
 def run(argv, stdin=None, root=None):
     if root and root != "/":
         argv = ["chroot", root] + argv
-    res = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    res = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                          universal_newlines=True, timeout=30)
     return res
 

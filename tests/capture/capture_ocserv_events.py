@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -15,7 +14,7 @@ context}``: the raw stdout/stderr of the listener and, in ``context.expected``, 
 the scenario made happen (kind, user, connection id from ``show users -j``, reason) so the
 unit tests can check the parser against the truth.
 
-Run as root:  tests/capture/capture_ocserv_events.py [--root /srv/rootfs/trixie] [--tag evcap]
+Run as root:  python3 tests/capture/capture_ocserv_events.py [--root /srv/rootfs/trixie] [--tag evcap]
 """
 
 from __future__ import annotations
@@ -101,7 +100,7 @@ class Capture:
         self.version = version
 
     def ids(self, user):
-        res, _ = self.srv.occtl(["show", "user", user], json=True)
+        res, dummy = self.srv.occtl(["show", "user", user], json=True)
         try:
             return [rec["ID"] for rec in json.loads(res.stdout or "[]")]
         except ValueError:
@@ -147,7 +146,7 @@ def capture(srv, cap, json_output, name):
     expected.append({"event": "disconnect", "username": "dave", "id": dave, "reason": "server disconnected"})
     lst.pump(0.3)
     srv.stop_client("d")
-    res, _ = srv.occtl(["help"], netns=True)
+    res, dummy = srv.occtl(["help"], netns=True)
     if "terminate user" in res.stdout:
         srv.connect("b2", "bob", client=2)
         bob2 = cap.ids("bob")[0]
@@ -177,7 +176,7 @@ def main():
     srv = LocalOcserv(args.tag, args.port, root=args.root)
     with srv:
         srv.start()
-        res, _ = srv.occtl(["--version"], socket=False)
+        res, dummy = srv.occtl(["--version"], socket=False)
         version = (res.stdout + res.stderr).split("version", 1)[1].split()[0]
         outdir = os.path.join(args.out, version)
         os.makedirs(outdir, exist_ok=True)

@@ -143,7 +143,13 @@ def replay(tmp_path, monkeypatch):
         monkeypatch.setenv("REPLAY_PIDFILE", str(tmp_path / "pid"))
         monkeypatch.setenv("REPLAY_IGNORE_Q", "1" if ignore_q else "0")
         monkeypatch.setattr(ev, "other_listeners", lambda **kw: [])
-        return ev.EventListener("/run/test/occtl.socket", REPLAY, timeout=5)
+        return ev.EventListener("/run/test/occtl.socket", wrapper, timeout=5)
+
+    # occtl_path is run directly: a small executable that runs the replayer
+    wrapper = str(tmp_path / "occtl")
+    with open(wrapper, "w") as handle:
+        handle.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, REPLAY))
+    os.chmod(wrapper, 0o755)
 
     def gone():
         pid = int((tmp_path / "pid").read_text())

@@ -50,9 +50,9 @@ def test_create_check_then_real_then_idempotent(tmp_path, capsys):
     assert "S3cret" not in out and content.split(":")[2][:3] not in out.replace('"$', "")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert _ocpasswd.verify("S3cret!", content.strip().split(":", 2)[2])
-    res, _ = run_module(capsys, name="alice", password="S3cret!", path=path)
+    res, dummy = run_module(capsys, name="alice", password="S3cret!", path=path)
     assert not res["changed"] and "diff" not in res
-    res, _ = run_module(capsys, name="alice", password="S3cret!", path=path, state="locked", _check=True)
+    res, dummy = run_module(capsys, name="alice", password="S3cret!", path=path, state="locked", _check=True)
     assert res["changed"] and res["locked"]
     assert open(path).read() == content
 
@@ -60,31 +60,31 @@ def test_create_check_then_real_then_idempotent(tmp_path, capsys):
 def test_lock_unlock_absent_backup(tmp_path, capsys):
     path = str(tmp_path / "ocpasswd")
     run_module(capsys, name="bob", password="pw", path=path)
-    res, _ = run_module(capsys, name="bob", state="locked", path=path)
+    res, dummy = run_module(capsys, name="bob", state="locked", path=path)
     assert res["changed"] and res["locked"] and ":!$5$" in open(path).read()
-    res, _ = run_module(capsys, name="bob", state="locked", path=path)
+    res, dummy = run_module(capsys, name="bob", state="locked", path=path)
     assert not res["changed"]
-    res, _ = run_module(capsys, name="bob", state="unlocked", path=path, backup=True)
+    res, dummy = run_module(capsys, name="bob", state="unlocked", path=path, backup=True)
     assert res["changed"] and not res["locked"] and os.path.exists(res["backup_file"])
-    res, _ = run_module(capsys, name="bob", state="absent", path=path)
+    res, dummy = run_module(capsys, name="bob", state="absent", path=path)
     assert res["changed"] and not res["exists"] and open(path).read() == ""
-    res, _ = run_module(capsys, name="bob", state="absent", path=path)
+    res, dummy = run_module(capsys, name="bob", state="absent", path=path)
     assert not res["changed"]
 
 
 def test_mode_and_failures(tmp_path, capsys):
     path = str(tmp_path / "ocpasswd")
     run_module(capsys, name="carol", password="pw", path=path)
-    res, _ = run_module(capsys, name="carol", password="pw", path=path, mode="0640", _check=True)
+    res, dummy = run_module(capsys, name="carol", password="pw", path=path, mode="0640", _check=True)
     assert res["changed"] and stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    res, _ = run_module(capsys, name="carol", password="pw", path=path, mode="0640")
+    res, dummy = run_module(capsys, name="carol", password="pw", path=path, mode="0640")
     assert res["changed"] and stat.S_IMODE(os.stat(path).st_mode) == 0o640
-    res, _ = run_module(capsys, name="carol", password="pw2", path=path)
+    res, dummy = run_module(capsys, name="carol", password="pw2", path=path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # kept on rewrite
-    res, _ = run_module(capsys, name="dave", path=path)
+    res, dummy = run_module(capsys, name="dave", path=path)
     assert res["failed"] and "required to create" in res["msg"] and res["error_kind"] == "invalid"
-    res, _ = run_module(capsys, name="dave", password="pw", path=str(tmp_path / "nodir" / "f"))
+    res, dummy = run_module(capsys, name="dave", password="pw", path=str(tmp_path / "nodir" / "f"))
     assert res["failed"] and "does not exist" in res["msg"]
     open(path + ".tmp", "w").close()
-    res, _ = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
+    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
     assert res["failed"] and res["error_kind"] == "busy" and "is locked" in res["msg"]
