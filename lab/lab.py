@@ -776,8 +776,10 @@ def ansible_env(i):
     return env
 
 
-def provision(i, timeout=900):
+def provision(i, timeout=1800):
     env = ansible_env(i)
+    # per-task timings in provision.log
+    env.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
     exe = shutil.which("ansible-playbook", path=env["PATH"])
     if not exe:
         raise LabError("ansible-playbook not found (run scripts/setup, or use --no-provision)")
@@ -805,7 +807,7 @@ def cmd_up(args):
     want = parse_hosts(args.host)
     images = ensure_images([h["release"] for h in want])
     os.makedirs(state_dir(i), exist_ok=True)
-    with FileLock(os.path.join(state_dir(i), ".lock"), timeout=900):
+    with FileLock(os.path.join(state_dir(i), ".lock"), timeout=2400):
         st = load_state(i) or {"id": i, "hosts": {}}
         st["podman_env"] = {"CONTAINERS_CONF": os.path.join(PODMAN_DIR, "containers.conf"),
                             "CONTAINERS_STORAGE_CONF": os.path.join(PODMAN_DIR, "storage.conf")}

@@ -18,6 +18,8 @@ Use the session fixture ``lab`` in integration tests::
 Environment:
 - ``VPNFLEET_LAB_ID``: lab id (default ``test``); every podman object is ``vfl-<id>-...``.
 - ``VPNFLEET_LAB_KEEP``: when set, a lab started by the session is left running at the end.
+- ``VPNFLEET_LAB_FAST``: when set and the lab is already up, skip re-provisioning (``up
+  --no-provision``): quicker developer loop, but the lab is not restored to its provisioned state.
 """
 
 import json
@@ -228,7 +230,7 @@ class Lab:
         return "<Lab %s hosts=%s>" % (self.id, sorted(self.hosts))
 
 
-def _lab_cmd(*args, timeout=1200):
+def _lab_cmd(*args, timeout=600):
     return subprocess.run([LAB] + list(args), text=True, timeout=timeout, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=_env(), check=False)
 
@@ -243,7 +245,11 @@ def lab():
     lab_id = os.environ.get("VPNFLEET_LAB_ID") or "test"
     was_up = _lab_cmd("status", "--id", lab_id, timeout=120).returncode == 0
     t0 = time.time()
-    up = _lab_cmd("up", "--id", lab_id)
+    if was_up and os.environ.get("VPNFLEET_LAB_FAST"):
+        # developer loop: a running lab is used as it is (no re-provisioning)
+        up = _lab_cmd("up", "--id", lab_id, "--no-provision")
+    else:
+        up = _lab_cmd("up", "--id", lab_id, timeout=2400)
     if up.returncode != 0:
         pytest.fail("lab/lab up --id %s failed (rc %s) after %.0fs:\n%s\n%s" % (
             lab_id, up.returncode, time.time() - t0, up.stdout[-5000:], up.stderr[-8000:]), pytrace=False)
