@@ -245,6 +245,10 @@ def run(module):
                               kind="invalid")
     if os.path.isdir(path):
         raise VpnControlError("%s is a directory" % path, kind="invalid", path=path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if state != "absent" and not os.path.isdir(parent):
+        # also in check mode: the real run could not create the file
+        raise VpnControlError("the directory of %s does not exist" % path, kind="not_found", path=path)
 
     def compute(lines):
         return _ocpasswd.plan(

@@ -83,8 +83,11 @@ def test_mode_and_failures(tmp_path, capsys):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # kept on rewrite
     res, dummy = run_module(capsys, name="dave", path=path)
     assert res["failed"] and "required to create" in res["msg"] and res["error_kind"] == "invalid"
-    res, dummy = run_module(capsys, name="dave", password="pw", path=str(tmp_path / "nodir" / "f"))
-    assert res["failed"] and "does not exist" in res["msg"]
+    for check in (True, False):
+        res, dummy = run_module(capsys, name="dave", password="pw", path=str(tmp_path / "nodir" / "f"), _check=check)
+        assert res["failed"] and "does not exist" in res["msg"] and res["error_kind"] == "not_found"
+    res, dummy = run_module(capsys, name="dave", state="absent", path=str(tmp_path / "nodir" / "f"))
+    assert not res["changed"] and not res.get("failed")
     open(path + ".tmp", "w").close()
     res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
     assert res["failed"] and res["error_kind"] == "busy" and "is locked" in res["msg"]
