@@ -277,12 +277,14 @@ class EventListener(object):
                     pass
                 self._wait(proc, 1.0)
             for sig in (signal.SIGTERM, signal.SIGKILL):
+                # Only while occtl is not reaped: its pid (= the group id) cannot be reused until then.
+                if proc.poll() is not None:
+                    break
                 try:
                     os.killpg(proc.pid, sig)   # the group: occtl and anything it started
                 except OSError:
                     pass
-                if proc.poll() is None:
-                    self._wait(proc, 2.0)
+                self._wait(proc, 2.0)
             if proc.poll() is None:  # pragma: no cover - SIGKILL always ends it
                 proc.wait()
         finally:
