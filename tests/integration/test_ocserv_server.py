@@ -15,9 +15,11 @@ import ocserv_support as oc  # noqa: E402
 
 
 def reloads(lab, server):
-    """How many reloads ocserv logged (journal of ocserv.service)."""
+    """How many times ocserv (re)read its configuration (journal of ocserv.service): sec-mod logs
+    `reading supplemental config from files` at start and at every reload on 1.1.6 to 1.5.0
+    (1.1.6 does not log `main: reloading configuration`)."""
     res = lab.run(server, ["journalctl", "-u", "ocserv", "--no-pager", "-o", "cat"], check=False)
-    return sum(1 for line in res.stdout.splitlines() if "reload" in line.lower())
+    return sum(1 for line in res.stdout.splitlines() if "reading supplemental config from files" in line)
 
 
 def server_play(server, state, config=None, check=False):
