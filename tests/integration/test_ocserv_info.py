@@ -59,7 +59,7 @@ def test_matches_occtl(lab, info, server):
             assert minute <= user["connected_at"] < minute + 60
     # sessions: `valid` is exactly what `occtl show sessions valid` lists
     valid = sorted(s["session"] for s in got["sessions"] if s["valid"])
-    assert valid == sorted(sid for sid, _ in oc.valid_sessions(lab, server))
+    assert valid == sorted(pair[0] for pair in oc.valid_sessions(lab, server))
     for user in users.values():
         assert any(s["full_session"] == user["full_session"] and s["in_use"] for s in got["sessions"])
     # iroutes: alice has 10.99.0.0/16 on every server
