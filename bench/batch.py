@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark 3: batch (bench/README.md).
 
 One ``ocserv_user`` task terminating 200 connected ocserv users and one ``openvpn_client`` task
@@ -15,7 +15,6 @@ server logged during the kill task.
 """
 
 import argparse
-import json
 import sys
 import time
 
@@ -71,6 +70,65 @@ PLAY = """
 NAME = "batch"
 
 
+INSIDE = r"""
+import json, subprocess, time
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
+R = "%(remote)s"
+users = ["user%%04d" %% i for i in range(%(users)d)]
+cns = ["client%%04d" %% i for i in range(%(clients)d)]
+c = oc.OcctlClient(socket="%(sock)s")
+t0 = time.perf_counter()
+res = oc.ensure_users(c, users, "terminated")
+total = time.perf_counter() - t0
+kinds = {}
+for r in c.calls:
+    words = [a for a in r.argv[1:] if a not in ("-j", "-s", "%(sock)s")]
+    k = " ".join(words[:2])
+    n, d = kinds.get(k, (0, 0.0))
+    kinds[k] = (n + 1, d + (r.finished - r.started))
+out = {"oc_total": total, "oc_kinds": kinds, "oc_terminated": len(res["terminated"])}
+t0 = time.perf_counter()
+with om.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
+    t1 = time.perf_counter()
+    st = om.parse_status(m.command("status 3").lines)
+    t2 = time.perf_counter()
+    ids = [cl["client_id"] for cl in st["clients"] if cl["common_name"] in cns]
+    for cid in ids:
+        m.command(om.client_kill_command(cid, "halt"), check=False)
+    t3 = time.perf_counter()
+t4 = time.perf_counter()
+out.update({"ov_connect": t1 - t0, "ov_status": t2 - t1, "ov_kills": t3 - t2, "ov_killed": len(ids),
+            "ov_total": t4 - t0})
+# occtl takes one command per run; its interactive mode reads commands from stdin: the same number of
+# harmless commands (show user NOSUCH) as separate runs and through one process
+cmds = ["show user nosuch%%04d" %% i for i in range(len(users))]
+t0 = time.perf_counter()
+for cmd in cmds:
+    subprocess.run(["occtl", "-s", "%(sock)s"] + cmd.split(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+t1 = time.perf_counter()
+p = subprocess.run(["occtl", "-s", "%(sock)s"], input="\n".join(cmds) + "\n", text=True, stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT)
+t2 = time.perf_counter()
+out.update({"occtl_separate": t1 - t0, "occtl_stdin": t2 - t1, "occtl_stdin_answers": p.stdout.count("not found"),
+            "occtl_probe_commands": len(cmds)})
+print(json.dumps(out))
+"""
+
+
+def inside(users, clients):
+    """The batch logic timed on the host itself (no Ansible), with its occtl runs by kind."""
+    labbench.sh(HOST, "oc-connect", 0, users)
+    labbench.sh(HOST, "ovpn-connect", 0, clients)
+    labbench.sh(HOST, "oc-wait", users, 300)
+    labbench.sh(HOST, "ovpn-wait", clients, 300)
+    labbench.push_pylib(HOST)
+    out = labbench.host_python(HOST, INSIDE % {"remote": labbench.REMOTE_SH, "users": users, "clients": clients,
+                                               "sock": labbench.OC_SOCKET, "osock": labbench.OVPN_SOCKET})
+    labbench.sh(HOST, "stop-clients")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=200)
@@ -115,9 +173,10 @@ def main(argv=None):
         sys.stderr.write("sample %d: %s\n" % (i, sample))
         samples.append(sample)
         labbench.sh(HOST, "stop-clients")
+    ins = inside(args.users, args.clients)
     if not args.keep:
         labbench.sh(HOST, "teardown")
-    res = {"users": args.users, "clients": args.clients, "versions": vers, "samples": samples}
+    res = {"users": args.users, "clients": args.clients, "versions": vers, "samples": samples, "inside": ins}
     run.finish(res, render(run, res))
     return 0
 
@@ -181,8 +240,30 @@ def render(run, res):
             "client-killed instance about 5 s (its delayed exit after `client-kill ... HALT`; "
             "/work/shared/reference/openvpn-management.md), so that figure is bounded below by the server, "
             "not by the module.",
-            "",
-            "Limits: clients and servers share one container and the machine's 2 cores, so connection "
+            ""]
+    ins = res.get("inside")
+    if ins:
+        kinds = ins["oc_kinds"]
+        out += ["### Where the time goes", "",
+                "The same work run on the host itself without Ansible (`ensure_users` of `_ocserv.py`; for OpenVPN "
+                "one management session: `status 3`, then `client-kill CID HALT` per client, as `openvpn_client` "
+                "does):", "",
+                "- `ensure_users`, %d users: %s in %d occtl runs: %s." % (
+                    ins["oc_terminated"], benchlib.fmt_s(ins["oc_total"]), sum(count for count, _secs in kinds.values()),
+                    ", ".join("%d x `%s` %s (%s each)" % (n, k, benchlib.fmt_s(d), benchlib.fmt_s(d / n))
+                              for k, (n, d) in sorted(kinds.items(), key=lambda kv: -kv[1][1]))),
+                "- OpenVPN, %d clients: connect %s, `status 3` %s, %d kills %s, total %s, in one management "
+                "connection." % (ins["ov_killed"], benchlib.fmt_s(ins["ov_connect"]), benchlib.fmt_s(ins["ov_status"]),
+                                 ins["ov_killed"], benchlib.fmt_s(ins["ov_kills"]), benchlib.fmt_s(ins["ov_total"])),
+                "- occtl run once per command vs once for all: %d harmless commands (`show user NOSUCH`) as "
+                "separate occtl runs took %s, piped into one interactive occtl (`occtl -s SOCK < commands`, %d "
+                "answers) %s." % (ins.get("occtl_probe_commands", 0), benchlib.fmt_s(ins.get("occtl_separate")),
+                                  ins.get("occtl_stdin_answers", 0), benchlib.fmt_s(ins.get("occtl_stdin"))),
+                "- occtl takes one command per process: `ocserv_user` starts one `occtl terminate user NAME` per "
+                "user, so its time grows with the number of users at the cost of one process start and one "
+                "control-socket round trip each (3-4 ms on an idle host, /work/shared/reference/ocserv.md; "
+                "much more under this load).", ""]
+    out += ["Limits: clients and servers share one container and the machine's 2 cores, so connection "
             "set-up load lingers (the ocserv workers of 200 clients); one host; a live fleet's users would "
             "come from many addresses (here all from 127.0.0.1)."]
     return "\n".join(out)

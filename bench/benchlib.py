@@ -71,7 +71,7 @@ def summary(values):
 def paired(subject, baseline, samples, warmup=1, setup=None):
     """Run ``subject()`` and ``baseline()`` alternately ``samples`` times (order swapped every
     pair); return ``{subject: [s], baseline: [s], ratio: [subject/baseline per pair]}``."""
-    for _ in range(warmup):
+    for _round in range(warmup):
         if setup:
             setup()
         subject()
@@ -116,7 +116,8 @@ def fmt_ratio(summ):
 
 def _cmd(argv):
     try:
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30,
+                           check=False)
         return p.stdout.strip()
     except Exception:  # noqa: BLE001 - informational only
         return None
@@ -220,10 +221,10 @@ class Run(object):
             self.data["load_after"] = loadavg()
         m = self.data["machine"]
         lines = [
-            "- Date: %s; commit `%s`; run took %s s." % (self.data["date"], self.data["git"],
-                                                       self.data.get("duration_s", "?")),
-            "- Machine: %s CPUs (%s), %s MiB, %s, kernel %s." % (m["cpus"], m["cpu"], m["mem_mib"], m["os"],
-                                                             m["kernel"]),
+            "- Date: %s; commit `%s`; run took %s s." % (
+                self.data["date"], self.data["git"], self.data.get("duration_s", "?")),
+            "- Machine: %s CPUs (%s), %s MiB, %s, kernel %s." % (
+                m["cpus"], m["cpu"], m["mem_mib"], m["os"], m["kernel"]),
             "- Controller: Python %s, ansible-core %s." % (m["python"], self.data["ansible_core"]),
             "- Load average (1/5/15 min) before: %s, after: %s (other engineers' jobs share the machine)." % (
                 _fmt_load(self.data["load_before"]), _fmt_load(self.data.get("load_after"))),

@@ -59,7 +59,7 @@ def _plan(columns, names):
     for column in columns:
         key = names.get(column) or om._snake(column)
         plan.append((key, key in om._INT_KEYS or column.endswith("(time_t)")))
-    return [k for k, _ in plan], [i for i, (_, is_int) in enumerate(plan) if is_int]
+    return [key for key, _is_int in plan], [i for i, (_key, is_int) in enumerate(plan) if is_int]
 
 
 _PROTOS = frozenset(p + v + r for p in ("udp", "tcp") for v in ("", "4", "6") for r in ("", "-server", "-client"))

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Large parser inputs made by scaling up outputs captured from real servers.
 
 The captures are the unit-test fixtures (tests/unit/fixtures/, written by the capture scripts

@@ -49,7 +49,7 @@ def env():
 
 def lab(*args, check=True, timeout=1800, input=None):
     argv = [LAB, args[0], "--id", lab_id()] + list(args[1:])
-    p = subprocess.run(argv, env=env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.run(argv, env=env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                        timeout=timeout, input=input)
     if check and p.returncode != 0:
         raise RuntimeError("lab %s failed (rc %s):\n%s\n%s" % (" ".join(args), p.returncode, p.stdout[-3000:],
@@ -84,8 +84,8 @@ def sh(host, *args, timeout=600, check=True):
     """Run bench-servers.sh on ``host`` (pushed there first)."""
     p = lab("exec", host, "--", REMOTE_SH, *[str(a) for a in args], check=False, timeout=timeout)
     if check and p.returncode != 0:
-        raise RuntimeError("%s %s on %s failed (rc %s): %s %s" % (REMOTE_SH, " ".join(map(str, args)), host,
-                                                                 p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        raise RuntimeError("%s %s on %s failed (rc %s): %s %s" % (
+            REMOTE_SH, " ".join(map(str, args)), host, p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
     return p.stdout
 
 
@@ -126,7 +126,8 @@ def playbook(text, extra_vars=None, timeout=900, limit=None, forks=None, extra_e
         argv += ["--limit", limit]
     argv += list(args)
     t0 = time.time()
-    p = subprocess.run(argv, env=e, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    p = subprocess.run(argv, env=e, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                       check=False)
     wall = time.time() - t0
     recs = []
     if os.path.exists(times):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark 4: parser scale (bench/README.md).
 
 occtl ``-j`` output with 10,000 users / sessions and OpenVPN ``status 3`` with 10,000 clients
@@ -245,13 +245,14 @@ def main(argv=None):
         p = benchlib.paired(lambda: om.parse_status(lines), lambda: candidates.parse_status(lines), samples)
         parse = benchlib.summary(p["subject"])
         cpu = []
-        for _ in range(samples):
+        for _round in range(samples):
             c0 = time.thread_time()
             om.parse_status(lines)
             cpu.append(time.thread_time() - c0)
         if version == "2.6.14":
             results["profile_status"] = profile_top(lambda: om.parse_status(lines))
         # whole client: socket read + line splitting + parse; baseline: the same bytes read raw
+
         def raw_read():
             a, b = socket.socketpair()
             t = threading.Thread(target=lambda: (b.sendall(payload), b.close()))
@@ -358,7 +359,8 @@ def render(run, res):
         ok_cpu = r.get("parse_cpu", {}).get("median", 1) < 0.1
         out.append("| %s | %.1f MB | **%s** | %s | %s | %s | %s | %s | %s |" % (
             r["label"], r["bytes"] / 1e6, benchlib.fmt_spread(r["parse"]), benchlib.fmt_spread(r.get("parse_cpu")),
-            "wall %s, CPU %s" % ("met" if ok else "**not met**", "met" if ok_cpu else "**not met**"), benchlib.fmt_spread(r["client"]), benchlib.fmt_spread(r["raw_read"]),
+            "wall %s, CPU %s" % ("met" if ok else "**not met**", "met" if ok_cpu else "**not met**"),
+            benchlib.fmt_spread(r["client"]), benchlib.fmt_spread(r["raw_read"]),
             benchlib.fmt_spread(r.get("candidate")), benchlib.fmt_ratio(r.get("candidate_ratio"))))
     if any("memory_parse" in r for r in res["status"]):
         out += ["", "| output | memory while parsing |", "| --- | --- |"]

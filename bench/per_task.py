@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark 1: cost per task (bench/README.md).
 
 On one lab host, in one ansible-playbook run, alternating (A B A B ...):
@@ -274,8 +274,8 @@ def render(run, res):
             labels[kind], benchlib.fmt_s(benchlib.summary([r[kind]["naive_q"] for r in R_])["median"]),
             benchlib.fmt_s(benchlib.summary([r[kind]["naive_a"] for r in R_])["median"]),
             benchlib.fmt_s(benchlib.summary([r[kind]["naive_c"] for r in R_])["median"])))
-    out += ["- Our tasks reported `changed: true` in every round: %s." % all(
-        all(v2 for v2 in r["changed"].values()) for r in R_),
+    all_changed = all(all(v2 for v2 in r["changed"].values()) for r in R_)
+    out += ["- Our tasks reported `changed: true` in every round: %s." % all_changed,
             "",
             "### Where the time goes", "",
             "The same logic run on the host itself, without Ansible (`ensure_users` / `ensure_unbanned` of "
@@ -299,8 +299,8 @@ def render(run, res):
         if runs:
             logic = benchlib.summary([r["total"] for r in runs])["median"]
             task = benchlib.summary([r[kind]["ours"] for r in R_])["median"]
-            shares.append("%s %s of %s (%.0f%%)" % (labels[kind], benchlib.fmt_s(logic), benchlib.fmt_s(task),
-                                                   100.0 * logic / task))
+            shares.append("%s %s of %s (%.0f%%)" % (
+                labels[kind], benchlib.fmt_s(logic), benchlib.fmt_s(task), 100.0 * logic / task))
     if shares:
         out.append("- The module's own work as a share of its task's median time: %s. The rest is what every "
                    "task costs (fork, SSH round trips, module transfer, the host's Python starting and importing "

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Bench-only VPN servers and clients inside ONE lab host (bench/README.md).
 # Runs as root inside the host (bench/labbench.py pipes it through `lab/lab exec HOST -- bash -s`).
 # Everything lives under /run/vfl-bench (tmpfs: gone at the host's next boot) and runs as
