@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -238,6 +239,24 @@ def _fmt_load(load):
     return "/".join("%.2f" % x for x in load) if load else "?"
 
 
+SUMMARY_BEGIN, SUMMARY_END = "<!-- bench:summary:begin -->", "<!-- bench:summary:end -->"
+
+
+def _with_summary(head, sections):
+    """The head with its summary rebuilt from the sections' title, date and **Result** lines."""
+    rows = []
+    for sec in sections:
+        title = next((ln[3:] for ln in sec.splitlines() if ln.startswith("## ")), "?")
+        result = next((ln for ln in sec.splitlines() if ln.startswith("**Result")), "")
+        date = next((ln.split(";")[0][len("- Date: "):] for ln in sec.splitlines() if ln.startswith("- Date: ")), "?")
+        rows.append("- **%s** (%s): %s" % (title, date, re.sub(r"^\*\*Result:?\*\*:?\s*", "", result)))
+    block = "%s\n## Summary\n\n%s\n%s" % (SUMMARY_BEGIN, "\n".join(rows), SUMMARY_END)
+    i, j = head.find(SUMMARY_BEGIN), head.find(SUMMARY_END)
+    if i >= 0 and j > i:
+        return head[:i] + block + head[j + len(SUMMARY_END):]
+    return head.rstrip() + "\n\n" + block + "\n"
+
+
 def write_section(name, body):
     """Replace this benchmark's section of docs/performance.md (create the file if needed)."""
     begin, end = "<!-- bench:%s:begin -->" % name, "<!-- bench:%s:end -->" % name
@@ -257,6 +276,7 @@ def write_section(name, body):
     head = text[:head_end].rstrip() + "\n"
     sections[name] = "%s\n%s\n%s" % (begin, body.strip(), end)
     order = [s for s in SECTION_ORDER if s in sections] + sorted(s for s in sections if s not in SECTION_ORDER)
+    head = _with_summary(head, [sections[s] for s in order])
     out = head + "\n" + "\n\n".join(sections[s] for s in order) + "\n"
     tmp = DOC + ".tmp"
     with open(tmp, "w") as f:
