@@ -187,8 +187,9 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
                    "ocserv is not running" % path)
             return VpnControlError(msg, kind="unreachable", socket=path, **details)
         if "Permission denied" in reason:
-            msg = ("permission denied on ocserv control socket %s (running as uid %s): ocserv accepts control "
-                   "requests only from root (uid 0); run the task as root (become: true)" % (path, euid))
+            msg = ("permission denied on ocserv control socket %s: ocserv accepts control requests only from "
+                   "root (uid 0) and makes its socket accessible to root and its run-as-user only; run the task "
+                   "as root (become: true)" % path)
             return VpnControlError(msg, kind="permission_denied", socket=path, **details)
         return VpnControlError("cannot connect to ocserv control socket %s: %s" % (path, reason),
                                kind="unreachable", socket=path, **details)

@@ -110,3 +110,22 @@ def test_gather_subset_and_missing_socket(lab):
     assert "/run/no-such-dir/occtl.socket" in missing["msg"] and "does not exist" in missing["msg"]
     nobin = res.result("Missing occtl", "sid")
     assert nobin["failed"] and nobin["error_kind"] == "missing_binary"
+
+
+def test_permission_denied(lab):
+    """occtl as another uid (daemon, via setpriv in a wrapper): ocserv's socket refuses it."""
+    lab.run("sid", ["sh", "-c", "printf '%s\\n' '#!/bin/sh' "
+                    "'exec setpriv --reuid=1 --regid=1 --clear-groups occtl \"$@\"' > /usr/local/bin/vf-occtl-daemon "
+                    "&& chmod 755 /usr/local/bin/vf-occtl-daemon"])
+    res = lab.playbook("""
+- hosts: sid
+  gather_facts: false
+  tasks:
+    - name: As daemon
+      vpnfleet.control.ocserv_info:
+        occtl_path: /usr/local/bin/vf-occtl-daemon
+      ignore_errors: true
+""")
+    got = res.result("As daemon", "sid")
+    assert got["failed"] and got["error_kind"] == "permission_denied", got
+    assert "only from root" in got["msg"] and "/var/run/occtl.socket" in got["msg"]
