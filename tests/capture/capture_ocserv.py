@@ -12,6 +12,16 @@ refused uid, unknown command, timeout-free ``--version``/``help``).
 
 Run as root:  python3 tests/capture/capture_ocserv.py [--root /srv/rootfs/trixie] [--tag cap]
 
+The fixtures of 1.3.0 and 1.5.0 come from Debian root file systems made with
+``debootstrap --variant=minbase --include=ocserv,iproute2,procps trixie|sid DIR
+http://deb.debian.org/debian`` (the same packages as the lab's trixie/sid hosts); the
+server runs there under ``chroot`` (with /proc, /dev, /sys mounted for the run) and occtl
+of the same version is used, clients are the host's openconnect 9.01. 1.1.6 is the host's
+own ocserv (bookworm). A run takes 5-10 s per version:
+
+    for v in "cap116 /" "cap130 /srv/ocsvcap/trixie" "cap150 /srv/ocsvcap/sid"; do
+        set -- $v; python3 tests/capture/capture_ocserv.py --tag $1 --root $2; done
+
 Each fixture is ``<scenario>/<name>.json``:
 ``{"version", "scenario", "name", "args", "json", "rc", "stdout", "stderr", "context",
 "started", "finished", "tz"}`` (epochs of the run and the UTC offset occtl printed local times in)
