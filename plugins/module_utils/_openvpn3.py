@@ -296,7 +296,7 @@ MANAGER_ROOTS = (SESSIONS_ROOT, CONFIG_ROOT)
 
 
 def _quoted_path(detail):
-    """The object path in "Object does not exist at path “P”" (Unicode or ASCII quotes)."""
+    """The object path in 'Object does not exist at path <P>' (P in Unicode or ASCII double quotes)."""
     tail = detail.rsplit(" ", 1)[-1]
     return tail.strip("\u201c\u201d\"'")
 

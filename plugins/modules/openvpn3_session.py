@@ -14,7 +14,7 @@ short_description: Connect, pause, restart or disconnect OpenVPN 3 Linux session
 version_added: 0.1.0
 description:
   - Drives OpenVPN 3 Linux client sessions through the session manager's D-Bus interface
-    (C(net.openvpn.v3.sessions) on the system bus): resume, pause, restart, disconnect, start a
+    (C(net.openvpn.v3.sessions) on the system bus) - resume, pause, restart, disconnect, start a
     session from an imported configuration profile, and remove stale sessions.
   - Every wait (for a session to connect, pause or disappear) is bounded by O(timeout).
 options:
@@ -77,7 +77,7 @@ attributes:
 seealso:
   - module: vpnfleet.control.openvpn3_session_info
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""

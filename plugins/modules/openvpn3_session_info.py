@@ -46,7 +46,7 @@ attributes:
 seealso:
   - module: vpnfleet.control.openvpn3_session
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""
@@ -132,10 +132,10 @@ sessions:
           description: Free text that came with the status (often empty).
           type: str
         major_name:
-          description: Readable name of O(sessions[].status.major).
+          description: Readable name of RV(sessions[].status.major).
           type: str
         minor_name:
-          description: Readable name of O(sessions[].status.minor).
+          description: Readable name of RV(sessions[].status.minor).
           type: str
         text:
           description: The status as C(openvpn3 sessions-list) shows it.
@@ -181,7 +181,7 @@ sessions:
       description: False when the session is listed but its properties cannot be read.
       type: bool
     error:
-      description: Why the session could not be read (only when O(sessions[].available=false)).
+      description: Why the session could not be read (only when RV(sessions[].available=false)).
       type: str
 """
 

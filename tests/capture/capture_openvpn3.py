@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -10,8 +9,8 @@ the modules meet, and each busctl exchange (argv without the binary and ``--time
 stderr) is written to ``tests/unit/fixtures/openvpn3/<version>/<scenario>.json``. The unit tests
 replay them.
 
-    tests/capture/capture_openvpn3.py --exec "podman exec -i o3-trixie"
-    tests/capture/capture_openvpn3.py --exec "ssh root@o3-sid" --out tests/unit/fixtures/openvpn3
+    python3 tests/capture/capture_openvpn3.py --exec "podman exec -i o3-trixie"
+    python3 tests/capture/capture_openvpn3.py --exec "ssh root@o3-sid" --out tests/unit/fixtures/openvpn3
 
 Scenarios: connected, paused, resumed, restarted, reconnecting (server stopped), disconnected,
 started (NewTunnel from the profile), same_profile_twice, two_sessions (two profiles imported under
@@ -53,7 +52,7 @@ class Target(object):
 
     def sh(self, script, check=True):
         proc = subprocess.run(self.prefix + ["sh", "-c", script], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=120)
+                              stderr=subprocess.PIPE, timeout=120, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError("%s: rc %d: %s" % (script, proc.returncode, proc.stderr.decode()))
         return proc.stdout.decode()
@@ -78,7 +77,7 @@ class Recorder(object):
         wrapped = ["env", "LC_ALL=C", "SYSTEMD_COLORS=0"] + wrapped
         try:
             proc = subprocess.run(self.target.prefix + wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  timeout=timeout)
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise VpnControlError("capture: %s timed out" % cmd, kind="timeout")
         rc, out, err = proc.returncode, proc.stdout.decode(), proc.stderr.decode()
@@ -166,7 +165,7 @@ def main():
         path = os.path.join(outdir, name + ".json")
         data = {"version": version, "scenario": name, "notes": notes, "exchanges": rec.take()}
         with open(path, "w") as handle:
-            json.dump(data, handle, indent=1, ensure_ascii=False, sort_keys=True)
+            json.dump(data, handle, indent=1, ensure_ascii=True, sort_keys=True)
             handle.write("\n")
         print("  %-16s %3d exchanges" % (name, len(data["exchanges"])))
 

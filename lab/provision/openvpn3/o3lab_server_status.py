@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print the lab OpenVPN 2 server's view of its clients (management 'status 2') as JSON.
 
 Used by tests/integration/test_openvpn3.py to see sessions leave and come back from the
