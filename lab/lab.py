@@ -21,9 +21,11 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 # ---------------------------------------------------------------------------
@@ -679,8 +681,8 @@ def write_access_files(i, st):
     ]
     for h in st["hosts"].values():
         lines += ["Host %s" % h["name"], "  HostName %s" % h["ip"]]
-    # per-host blocks must come before "Host *" to win for HostName; ssh takes
-    # the first value found, and "Host *" sets no HostName, so order is fine.
+    # ssh takes the first value it finds: "Host *" comes first but sets no
+    # HostName, so the per-host blocks still give each name its address.
     with open(os.path.join(d, "ssh_config"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -776,6 +778,43 @@ def ansible_env(i):
     return env
 
 
+def reap_token(token, grace=2.0):
+    """Kill processes left behind by a run we started: they carry our unique token in
+    their environment (ansible-playbook workers detach with setsid and, when the main
+    process is gone, can stay blocked forever writing their result queue)."""
+    needle = ("VFL_RUN_TOKEN=%s" % token).encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                # only ansible-playbook workers; the ssh ControlPersist masters they
+                # started carry the token too but may serve other runs against the lab
+                if b"ansible-playbook" not in f.read():
+                    continue
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in found:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except OSError:
+                pass
+        if not alive:
+            break
+        deadline = time.time() + grace
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % p) for p in alive):
+            time.sleep(0.1)
+        found = alive
+    return found
+
+
 def provision(i, timeout=1800):
     env = ansible_env(i)
     # per-task timings in provision.log
@@ -786,12 +825,19 @@ def provision(i, timeout=1800):
     site = os.path.join(LAB_DIR, "provision", "site.yml")
     t0 = time.time()
     log("provisioning (%s)" % os.path.relpath(site, REPO_ROOT))
+    token = os.urandom(8).hex()
+    env["VFL_RUN_TOKEN"] = token
     try:
         proc = subprocess.run([exe, "-i", os.path.join(state_dir(i), "inventory.yml"), site],
                               env=env, timeout=timeout, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     except subprocess.TimeoutExpired:
         raise LabError("provisioning timed out after %ss" % timeout)
+    finally:
+        left = reap_token(token)
+        if left:
+            log("ended %d process(es) left behind by ansible-playbook: %s" % (
+                len(left), " ".join(map(str, left))))
     with open(os.path.join(state_dir(i), "provision.log"), "w") as f:
         f.write(proc.stdout)
     if proc.returncode != 0:
@@ -860,8 +906,13 @@ def cmd_up(args):
                 if old.stdout.strip() != i:
                     raise LabError("container %s exists and is not this lab's" % name)
                 podman(["rm", "-f", "-t", "0", name], check=False, timeout=60)
-            return start_container(i, st, h, h["image"]), True
+            cid = start_container(i, st, h, h["image"])
+            with state_lock:  # recorded at once: a crash later still leaves it to `down`
+                st["hosts"][h["name"]]["container_id"] = cid
+                save_state(i, st)
+            return cid, True
 
+        state_lock = threading.Lock()
         started = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(want)) as ex:
             futs = {h["name"]: ex.submit(bring_up, h) for h in want}
@@ -915,9 +966,19 @@ def cmd_down(args):
     if st is None:
         log("lab %s: no state in %s, nothing to do" % (i, state_dir(i)))
         return 0
-    with FileLock(os.path.join(state_dir(i), ".lock"), timeout=300):
+    with FileLock(os.path.join(state_dir(i), ".lock"), timeout=2400):
+        st = load_state(i) or st
         ssh_close(i, st)
         cids = [h["container_id"] for h in st.get("hosts", {}).values() if h.get("container_id")]
+        # safety net: containers of this lab (name vfl-<ID>-*, label vpnfleet.lab=<ID>)
+        # that a crashed `up` started but could not record
+        out = podman(["ps", "-a", "--filter", "label=vpnfleet.lab=%s" % i, "--format", "{{.ID}} {{.Names}}"],
+                     check=False).stdout or ""
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].startswith("vfl-%s-" % i) and \
+                    not any(c.startswith(parts[0]) for c in cids):
+                cids.append(parts[0])
         if cids:
             p = podman(["rm", "-f", "-t", "0", "--ignore"] + cids, check=False, timeout=120)
             if p.returncode != 0:
@@ -950,7 +1011,7 @@ def cmd_status(args):
     print("lab %s  network %s %s  state %s" % (i, st["network"]["name"], st["network"]["subnet"], state_dir(i)))
     rc = 0
     for h in st["hosts"].values():
-        cs = container_state(h["container_id"]) or "missing"
+        cs = (container_state(h["container_id"]) if h.get("container_id") else None) or "missing"
         sysd = "-"
         if cs == "running":
             p = podman(["exec", h["container_id"], "systemctl", "is-system-running"], check=False, timeout=20)

@@ -25,6 +25,8 @@ Environment:
 import json
 import os
 import shlex
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -55,6 +57,27 @@ def _env():
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     return env
+
+
+def _reap_token(token):
+    """Kill ansible-playbook workers a finished run left behind (they carry our token).
+
+    ansible-playbook workers detach (setsid); when the main process is gone they can stay
+    blocked writing their result queue. Only processes with our unique token are touched.
+    """
+    needle = ("VFL_RUN_TOKEN=%s" % token).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if b"ansible-playbook" not in f.read():
+                    continue
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class PlaybookResult:
@@ -209,11 +232,13 @@ class Lab:
         env["ANSIBLE_CONFIG"] = self.ansible_cfg
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
         env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        env["VFL_RUN_TOKEN"] = token = os.urandom(8).hex()
         try:
             proc = subprocess.run(argv, text=True, timeout=timeout, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(path)),
                                   check=False)
         finally:
+            _reap_token(token)
             if tmp:
                 os.unlink(tmp)
         return PlaybookResult(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -235,27 +260,96 @@ def _lab_cmd(*args, timeout=600):
                           stderr=subprocess.PIPE, env=_env(), check=False)
 
 
+class _FixtureLock:
+    """flock on .lab/<id>.fixture.lock: serialises the fixture's start/stop decisions."""
+
+    def __init__(self, lab_id):
+        self.path = os.path.join(REPO_ROOT, ".lab", ".%s.fixture.lock" % lab_id)
+
+    def __enter__(self):
+        import fcntl
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def _users_dir(lab_id):
+    return os.path.join(REPO_ROOT, ".lab", ".%s.users" % lab_id)
+
+
+def _live_users(lab_id):
+    """pids of pytest sessions using the lab (dead ones are pruned)."""
+    d = _users_dir(lab_id)
+    live = []
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        try:
+            pid = int(name)
+            os.kill(pid, 0)
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    raise OSError("zombie")
+            live.append(pid)
+        except (ValueError, OSError, IndexError):
+            try:
+                os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
+    return live
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The lab (id ``$VPNFLEET_LAB_ID``, default ``test``), up and provisioned.
 
-    Runs ``lab/lab up`` (idempotent). Takes it down at the end only when this session
-    started it and ``VPNFLEET_LAB_KEEP`` is not set.
+    Runs ``lab/lab up`` (idempotent). At the end the lab goes down only when a pytest session
+    started it and ``VPNFLEET_LAB_KEEP`` is not set; when several sessions share the lab, the
+    last one to finish takes it down.
     """
     lab_id = os.environ.get("VPNFLEET_LAB_ID") or "test"
-    was_up = _lab_cmd("status", "--id", lab_id, timeout=120).returncode == 0
-    t0 = time.time()
-    if was_up and os.environ.get("VPNFLEET_LAB_FAST"):
-        # developer loop: a running lab is used as it is (no re-provisioning)
-        up = _lab_cmd("up", "--id", lab_id, "--no-provision")
-    else:
-        up = _lab_cmd("up", "--id", lab_id, timeout=2400)
-    if up.returncode != 0:
-        pytest.fail("lab/lab up --id %s failed (rc %s) after %.0fs:\n%s\n%s" % (
-            lab_id, up.returncode, time.time() - t0, up.stdout[-5000:], up.stderr[-8000:]), pytrace=False)
+    marker = os.path.join(REPO_ROOT, ".lab", ".%s.fixture-started" % lab_id)
+    with _FixtureLock(lab_id):
+        was_up = _lab_cmd("status", "--id", lab_id, timeout=120).returncode == 0
+        t0 = time.time()
+        if was_up and os.environ.get("VPNFLEET_LAB_FAST"):
+            # developer loop: a running lab is used as it is (no re-provisioning)
+            up = _lab_cmd("up", "--id", lab_id, "--no-provision")
+        else:
+            up = _lab_cmd("up", "--id", lab_id, timeout=2400)
+        if was_up and not _live_users(lab_id) and os.path.exists(marker):
+            os.unlink(marker)  # stale: no session of the one that started it is running
+        if up.returncode != 0:
+            log = os.path.join(REPO_ROOT, ".lab", lab_id, "provision.log")
+            if not was_up and not _live_users(lab_id) and not os.environ.get("VPNFLEET_LAB_KEEP"):
+                if os.path.exists(log):  # keep it beyond `down`
+                    kept = os.path.join(REPO_ROOT, ".lab", ".%s.failed-provision.log" % lab_id)
+                    shutil.copyfile(log, kept)
+                    log = kept
+                _lab_cmd("down", "--id", lab_id, timeout=600)
+            # short: pytest repeats a session fixture's error for every test
+            tail = "\n".join((up.stdout + up.stderr).strip().splitlines()[-40:])
+            pytest.fail("lab/lab up --id %s failed (rc %s) after %.0fs (provisioning log: %s):\n%s" % (
+                lab_id, up.returncode, time.time() - t0, log, tail), pytrace=False)
+        if not was_up:
+            with open(marker, "w") as f:
+                f.write("%d\n" % os.getpid())
+        os.makedirs(_users_dir(lab_id), exist_ok=True)
+        with open(os.path.join(_users_dir(lab_id), str(os.getpid())), "w"):
+            pass
     obj = Lab(lab_id)
     try:
         yield obj
     finally:
-        if not was_up and not os.environ.get("VPNFLEET_LAB_KEEP"):
-            _lab_cmd("down", "--id", lab_id, timeout=300)
+        with _FixtureLock(lab_id):
+            try:
+                os.unlink(os.path.join(_users_dir(lab_id), str(os.getpid())))
+            except OSError:
+                pass
+            others = [p for p in _live_users(lab_id) if p != os.getpid()]
+            if os.path.exists(marker) and not others:
+                if not os.environ.get("VPNFLEET_LAB_KEEP"):
+                    _lab_cmd("down", "--id", lab_id, timeout=600)
+                os.unlink(marker)
