@@ -113,3 +113,29 @@ def test_disconnected(lab, server):
     res = lab.playbook(user_play(server, "bob", state="disconnected"))
     assert res.result("User", server)["changed"] is False
     oc.restore(lab, server)
+
+
+def test_persistent_cookies_detected(lab):
+    """1.1.6 with persistent-cookies: disconnect leaves the cookie valid; terminated must fail
+    and say why (the connection is still closed), and the cookie really still works."""
+    server = "bookworm"
+    conf = "/etc/ocserv/ocserv.conf"
+    lab.run(server, ["cp", "-p", conf, "/root/ocserv.conf.vf-orig"])
+    try:
+        lab.run(server, ["sh", "-c", "echo 'persistent-cookies = true' >> %s" % conf])
+        oc.fresh(lab, server)
+        value = oc.cookie(lab, server, "erin")
+        oc.connect_with_cookie_bg(lab, server, value, "erin-pc")
+        assert oc.wait_until(lambda: oc.connections(lab, server, "erin"), 30)
+        ids = oc.connections(lab, server, "erin")
+        res = lab.playbook(user_play(server, "erin"))
+        got = res.result("User", server)
+        assert got["failed"] and got["error_kind"] == "unsupported" and got["changed"], got
+        assert "persistent-cookies" in got["msg"] and got["disconnected"] == ids and got["terminated"] == []
+        assert oc.connections(lab, server, "erin") == []
+        oc.stop_unit(lab, "vfl-octest-erin-pc")
+        assert oc.connect_cookie(lab, server, value) == 0            # the module was right
+    finally:
+        oc.stop_unit(lab, "vfl-octest-erin-pc")
+        lab.run(server, ["mv", "/root/ocserv.conf.vf-orig", conf])
+        oc.fresh(lab, server)
