@@ -1,7 +1,10 @@
 """The lab is what docs/lab.md says it is: real Debian hosts, systemd, SSH, ocserv, clients, bans."""
 
+import hashlib
 import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -141,3 +144,79 @@ def test_cookie_helpers(lab):
     if lab.hosts[server]["release"] == "sid":
         refused = lab.run(client, ["vfl-oc", "connect-cookie", server, cookie], check=False, timeout=60)
         assert refused.returncode == 2, refused.stdout + refused.stderr
+
+
+# --- lab/lab itself (no shared lab needed) ---------------------------------
+
+LAB_CMD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lab", "lab")
+
+
+def _lab(*args, timeout=300):
+    return subprocess.run([LAB_CMD] + list(args), text=True, timeout=timeout, check=False,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("spec, msg", [
+    ("h1", "bad --host"),
+    ("h1=jessie", "unknown release"),
+    ("H1=bookworm", "bad --host"),
+])
+def test_cli_rejects_bad_hosts(spec, msg):
+    p = _lab("up", "--id", "clitest-bad", "--host", spec, "--no-provision")
+    assert p.returncode == 1 and msg in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_cli_unknown_lab():
+    assert _lab("down", "--id", "clitest-none").returncode == 0
+    p = _lab("exec", "--id", "clitest-none", "h1", "--", "true")
+    assert p.returncode == 1 and "not up" in p.stderr
+    p = _lab("inventory", "--id", "clitest-none")
+    assert p.returncode == 1 and "not up" in p.stderr
+    assert _lab("status", "--id", "clitest-none").returncode == 3
+
+
+def _podman_names(lab_id):
+    env = dict(os.environ, CONTAINERS_CONF="/var/cache/vpnfleet/podman/containers.conf",
+               CONTAINERS_STORAGE_CONF="/var/cache/vpnfleet/podman/storage.conf")
+    cont = subprocess.run(["podman", "ps", "-a", "--filter", "label=vpnfleet.lab=%s" % lab_id,
+                           "--format", "{{.Names}}"], text=True, env=env, check=True,
+                          stdout=subprocess.PIPE).stdout.split()
+    nets = [n for n in subprocess.run(["podman", "network", "ls", "--format", "{{.Name}}"], text=True, env=env,
+                                      check=True, stdout=subprocess.PIPE).stdout.split()
+            if n == "vfl-%s" % lab_id]
+    return cont, nets
+
+
+def test_cli_small_lab_up_exec_down():
+    """What Molecule does: a 2-host lab without provisioning, up twice (idempotent), down clean."""
+    lab_id = "clitest-%d" % os.getpid()
+    try:
+        p = _lab("up", "--id", lab_id, "--host", "h1=bookworm", "--host", "h2=sid:g1,g2", "--no-provision")
+        assert p.returncode == 0, p.stderr
+        inv = p.stdout.strip()
+        assert inv.endswith("/.lab/%s/inventory.yml" % lab_id) and os.path.exists(inv)
+        with open(inv) as f:
+            text = f.read()
+        assert "g1:" in text and "g2:" in text and "lab_release: \"sid\"" in text
+        cont, nets = _podman_names(lab_id)
+        assert sorted(cont) == ["vfl-%s-h1" % lab_id, "vfl-%s-h2" % lab_id] and nets == ["vfl-%s" % lab_id]
+        p2 = _lab("up", "--id", lab_id, "--host", "h1=bookworm", "--host", "h2=sid:g1,g2", "--no-provision")
+        assert p2.returncode == 0 and "started" not in p2.stderr, p2.stderr
+        p = _lab("exec", "--id", lab_id, "h2", "--", "cat", "/proc/1/comm")
+        assert p.returncode == 0 and p.stdout.strip() == "systemd"
+        p = _lab("exec", "--id", lab_id, "h1", "--", "sh", "-c", "exit 7")
+        assert p.returncode == 7
+        state = os.path.join(os.path.dirname(inv), "ssh_config")
+        p = subprocess.run(["ssh", "-F", state, "h2", "hostname"], text=True, timeout=60, check=False,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.returncode == 0 and p.stdout.strip() == "h2", p.stderr
+    finally:
+        d = _lab("down", "--id", lab_id)
+    assert d.returncode == 0, d.stderr
+    assert _podman_names(lab_id) == ([], [])
+    assert not os.path.exists(os.path.join(os.path.dirname(LAB_CMD), "..", ".lab", lab_id))
+    # no ssh master of that lab left
+    ps = subprocess.run(["ps", "-eo", "args"], text=True, check=True, stdout=subprocess.PIPE).stdout
+    assert ("/.lab/%s/" % lab_id) not in ps
+    assert ("/tmp/vfl-%s-" % hashlib.sha256(lab_id.encode()).hexdigest()[:6]) not in ps
