@@ -129,3 +129,30 @@ def test_permission_denied(lab):
     got = res.result("As daemon", "sid")
     assert got["failed"] and got["error_kind"] == "permission_denied", got
     assert "only from root" in got["msg"] and "/var/run/occtl.socket" in got["msg"]
+
+
+def test_server_not_answering_times_out(lab):
+    """ocserv's main process stopped (SIGSTOP): occtl would wait forever; the task fails after
+    `timeout` with error_kind timeout."""
+    server = "trixie"
+    oc.restore(lab, server)
+    pid = oc.server_pid(lab, server)
+    lab.run(server, ["kill", "-STOP", str(pid)])
+    try:
+        res = lab.playbook("""
+- hosts: trixie
+  gather_facts: false
+  tasks:
+    - name: Hung
+      vpnfleet.control.ocserv_info:
+        gather: [users]
+        timeout: 2
+      ignore_errors: true
+""")
+        got = res.result("Hung", server)
+        assert got["failed"] and got["error_kind"] == "timeout" and "2" in got["msg"], got
+        left = lab.run(server, ["pgrep", "-x", "occtl"], check=False)
+        assert left.returncode == 1, left.stdout                    # occtl was killed
+    finally:
+        lab.run(server, ["kill", "-CONT", str(pid)], check=False)
+    assert oc.wait_until(lambda: oc.server_pid(lab, server) == pid, 10)
