@@ -58,7 +58,10 @@ _EVENT_RE = re.compile(
 _USER_ROW_RE = re.compile(
     r"^\s*(?P<id>\d+)\s+(?P<username>\S+)\s+(?P<vhost>\S+)\s+(?P<remote_ip>\S+)\s+(?P<vpn_ip>\S+)\s+"
     r"(?P<device>\S+)\s+(?P<since>\d+days|\d+h:\d+m|\d+m:\d+s|\d+s|\?)\s+(?P<dtls_cipher>\S+)\s+(?P<status>\S+)\s*$")
-_USER_HEADER_RE = re.compile(r"^\s*id\s+user\s+(?:vhost|group)\s+ip\s+vpn-ip\s+device\s+since")
+# Rows with empty columns (a user still authenticating has no VPN address or device yet):
+# id, user, vhost, address and status are still certain.
+_USER_ROW_LOOSE_RE = re.compile(
+    r"^\s*(?P<id>\d+)\s+(?P<username>\S+)\s+(?P<vhost>\S+)\s+(?P<remote_ip>\S+)\s.*\s(?P<status>\S+)\s*$")
 
 PR_SET_PDEATHSIG = 1
 
@@ -100,7 +103,14 @@ def parse_user_row(line):
     """A row of the initial users table (as ``show users`` prints it), or None."""
     match = _USER_ROW_RE.match(line)
     if not match:
-        return None
+        loose = _USER_ROW_LOOSE_RE.match(line)
+        if not loose:
+            return None
+        row = dict((key, None) for key in ("device", "since", "dtls_cipher", "vpn_ipv4", "vpn_ipv6",
+                                           "connected_for"))
+        row.update(loose.groupdict())
+        row["id"] = int(row["id"])
+        return row
     row = match.groupdict()
     ipv4, ipv6 = _split_vpn_ip(row.pop("vpn_ip"))
     row["id"] = int(row["id"])

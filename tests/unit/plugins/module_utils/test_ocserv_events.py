@@ -105,6 +105,14 @@ def test_parse_variants():
     assert ev.parse_event("") is None
 
 
+def test_user_row_without_vpn_address():
+    # common_user_list's printf ("%8d %8s %8s %14s %14s %6s " ival7 " %14s %9s") with empty vpn-ip/device
+    row = ev.parse_user_row("   31066     dave  default     10.232.4.2                       0s      (no-dtls)  pre-auth")
+    assert row["id"] == 31066 and row["username"] == "dave" and row["status"] == "pre-auth"
+    assert row["remote_ip"] == "10.232.4.2" and row["vpn_ipv4"] is None
+    assert ev.parse_user_row("      id     user    vhost             ip         vpn-ip device   since") is None
+
+
 def test_matches():
     event = {"event": "connect", "username": "bob", "id": 5, "remote_ip": "10.0.0.2", "vhost": "default"}
     assert ev.matches(event, {"event": "connect"})
