@@ -19,7 +19,7 @@ description:
     directories) and the OpenVPN 3 Linux client sessions (through the session manager on the system D-Bus).
   - Queries each server it found through its control socket and sets C(ansible_facts.vpn) with what it saw.
   - A server that cannot be queried (stopped, socket permission, busy management interface, timeout) does
-    not fail the task: it is reported with C(reachable=false) and an C(error) text, so that a fleet's facts
+    not fail the task. It is reported with C(reachable=false) and an C(error) text, so that a fleet's facts
     can always be gathered and cached. Set O(fail_on_unreachable=true) to fail instead (health checks).
   - Usable as a facts module of C(gather_facts) (the C(facts_modules) setting), so the VPN state of a fleet
     goes into the fact cache with the other facts.
@@ -126,7 +126,7 @@ attributes:
     platforms: posix
 notes:
   - ocserv answers control requests from root only, OpenVPN management sockets are usually restricted to
-    root or an admin group, and OpenVPN 3 shows each user only the sessions they own: run the module with
+    root or an admin group, and OpenVPN 3 shows each user only the sessions they own. Run the module with
     C(become=true), or give O(occtl_path) the admin-group wrapper of the ocserv role.
   - An OpenVPN management interface serves one client at a time; while another client holds it, the
     instance is reported with C(error_kind=busy) after O(timeout) seconds.
@@ -137,21 +137,21 @@ seealso:
   - module: vpnfleet.control.openvpn_info
   - module: vpnfleet.control.openvpn3_session_info
 author:
-  - vpnfleet.control developers
+  - vpnfleet.control contributors (@vpnfleet)
 """
 
 EXAMPLES = r"""
-- name: Gather the VPN facts of every host (and cache them with the fact cache)
-  hosts: vpn
+# As a facts module: in ansible.cfg ([defaults] facts_modules = ansible.builtin.setup,
+# vpnfleet.control.vpn_facts) or per play (vars: ansible_facts_modules: [...]); with a fact
+# cache (fact_caching = jsonfile) the VPN state of the fleet is cached with the other facts.
+
+- name: Gather the VPN facts of the host
+  vpnfleet.control.vpn_facts:
   become: true
-  gather_facts: true
-  module_defaults:
-    ansible.builtin.gather_facts:
-      facts_modules: [ansible.builtin.setup, vpnfleet.control.vpn_facts]
-  tasks:
-    - name: Show who is connected where
-      ansible.builtin.debug:
-        msg: "{{ ansible_facts.vpn.summary }}"
+
+- name: Show who is connected where
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.vpn.summary }}"
 
 - name: Only counts, no user lists
   vpnfleet.control.vpn_facts:
@@ -171,12 +171,12 @@ EXAMPLES = r"""
     details: false
     fail_on_unreachable: true
 
-- name: Hosts where alice is connected to ocserv (from the cached facts)
+- name: Hosts of the fleet where alice is connected (from the facts or the fact cache)
   ansible.builtin.debug:
     msg: >-
       {{ groups['vpn'] | map('extract', hostvars) | selectattr('ansible_facts.vpn', 'defined')
-         | selectattr('ansible_facts.vpn.ocserv.users', 'defined')
-         | selectattr('ansible_facts.vpn.ocserv.users', 'search', 'alice') | map(attribute='inventory_hostname') }}
+         | selectattr('ansible_facts.vpn.summary.usernames', 'contains', 'alice')
+         | map(attribute='inventory_hostname') | list }}
   run_once: true
 """
 
@@ -330,7 +330,7 @@ ansible_facts:
               type: dict
             clients:
               description:
-                - Connected clients (only with O(details=true)): C(common_name), C(real_address),
+                - Connected clients (only with O(details=true)) with C(common_name), C(real_address),
                   C(virtual_address), C(virtual_ipv6_address), C(username), C(client_id), C(bytes_received),
                   C(bytes_sent), C(connected_since) (epoch).
               type: list

@@ -416,8 +416,8 @@ def test_openvpn_explicit_tcp_with_password(isolated, capsys, monkeypatch):
     out = json.dumps(res)
     assert "s3cret" not in out
     inst = res["ansible_facts"]["vpn"]["openvpn"][0]
-    assert inst["name"] == "127.0.0.1:47505" and inst["management"] == {"host": "127.0.0.1", "port": 47505,
-                                                                       "password": True}
+    assert inst["name"] == "127.0.0.1:47505"
+    assert inst["management"] == {"host": "127.0.0.1", "port": 47505, "password": True}
     assert inst["reachable"] and seen["password"] == "s3cret"
 
 
