@@ -933,10 +933,16 @@ def cmd_up(args):
         write_access_files(i, st)
         _key, pub = ssh_key(i)
 
+        hosts_lines = "".join("%s %s\n" % (o["ip"], o["name"]) for o in st["hosts"].values())
+
         def ready(h):
             wait_systemd(h["container_id"], h["name"])
+            # lab key for root; /etc/hosts also knows hosts added by a later `up`
             podman(["exec", "-i", h["container_id"], "sh", "-c",
-                    "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys"], input=pub)
+                    "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys; "
+                    "printf '%s' \"$1\" | while read -r ip name; do "
+                    "grep -qE \"^$ip[[:space:]](.*[[:space:]])?$name([[:space:]]|\\$)\" /etc/hosts || echo \"$ip $name\" >> /etc/hosts; done",
+                    "sh", hosts_lines], input=pub)
             wait_ssh(i, h)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(want)) as ex:
