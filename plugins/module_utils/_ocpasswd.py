@@ -363,7 +363,7 @@ def user_of(line):
 
 
 def read_lines(path):
-    """Lines of the file (keeping their newlines); [] when it does not exist."""
+    """Lines of the file (keeping their newlines); None when it does not exist."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -372,11 +372,8 @@ def read_lines(path):
             return None
         raise VpnControlError("cannot read %s: %s" % (path, exc.strerror), kind="permission_denied"
                               if exc.errno == errno.EACCES else "error", path=path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.splitlines(True)
+    # surrogateescape: lines in another encoding are written back byte for byte
+    return data.decode("utf-8", "surrogateescape").splitlines(True)
 
 
 class Plan(object):
@@ -512,7 +509,7 @@ def write_locked(path, lock, fd, lines, new_mode=0o600, selinux=None):
     ``selinux`` is an optional ``(module)`` used to copy the SELinux context.
     """
     try:
-        data = "".join(lines).encode("utf-8")
+        data = "".join(lines).encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:
             written = os.write(fd, view)

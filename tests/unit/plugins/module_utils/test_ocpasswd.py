@@ -247,6 +247,20 @@ def test_diff_has_no_hash():
     assert diff["after"] == "alice:*:!<new sha256 hash>\n"
 
 
+def test_other_encodings_kept_byte_for_byte(tmp_path):
+    path = str(tmp_path / "ocpasswd")
+    raw = b"j\xf6rg:*:" + o.make_hash("pw").encode() + b"\n# caf\xe9\r\n"
+    with open(path, "wb") as handle:
+        handle.write(raw)
+    plan = o.plan(o.read_lines(path), "alice", password="pw")
+    lock, fd = o.acquire_lock(path, 1)
+    o.write_locked(path, lock, fd, plan.lines_after)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert data.startswith(raw) and data[len(raw):].startswith(b"alice:*:$5$")
+    assert o.read_lines(str(tmp_path / "missing")) is None
+
+
 def test_write_keeps_mode_and_removes_lock(tmp_path):
     path = str(tmp_path / "ocpasswd")
     lock, fd = o.acquire_lock(path, 1)
