@@ -10,16 +10,17 @@ records every occtl command (plain and ``-j``) with its argv, rc, stdout and std
 also the broken JSON, the "not found" and the error cases (socket missing, stale socket,
 refused uid, unknown command, timeout-free ``--version``/``help``).
 
-Run as root:  python3 tests/capture/capture_ocserv.py [--root /srv/rootfs/trixie] [--tag cap]
+Run as root:  python3 tests/capture/capture_ocserv.py [--root ROOTFS] [--tag cap]
 
 The fixtures of 1.3.0 and 1.5.0 come from Debian root file systems made with
 ``debootstrap --variant=minbase --include=ocserv,iproute2,procps trixie|sid DIR
-http://deb.debian.org/debian`` (the same packages as the lab's trixie/sid hosts); the
+http://deb.debian.org/debian`` (kept in /var/cache/vpnfleet/ocserv-rootfs/; the same packages as the lab's trixie/sid hosts); the
 server runs there under ``chroot`` (with /proc, /dev, /sys mounted for the run) and occtl
 of the same version is used, clients are the host's openconnect 9.01. 1.1.6 is the host's
 own ocserv (bookworm). A run takes 5-10 s per version:
 
-    for v in "cap116 /" "cap130 /srv/ocsvcap/trixie" "cap150 /srv/ocsvcap/sid"; do
+    R=/var/cache/vpnfleet/ocserv-rootfs
+    for v in "cap116 /" "cap130 $R/trixie" "cap150 $R/sid"; do
         set -- $v; python3 tests/capture/capture_ocserv.py --tag $1 --root $2; done
 
 Each fixture is ``<scenario>/<name>.json``:
