@@ -250,7 +250,12 @@ class ManagementClient(object):
             return self.connector()
         remaining = max(deadline - time.time(), 0.01)
         if self.socket_path:
-            if not os.path.exists(self.socket_path):
+            try:
+                os.stat(self.socket_path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    # EACCES: this user may not enter the socket's directory.
+                    self._connect_error(exc)
                 self._fail(
                     "The %s does not exist: the OpenVPN instance is not running or its configuration has no "
                     "'management %s unix' line." % (self.target, self.socket_path),
