@@ -220,6 +220,7 @@ class ManagementClient(object):
         self.management_version = None
         self.banner = None
         self.hold_waiting = False
+        self.hold_flag = None
         self.closed_by_server = False
         self._client_block = None
         self._usable = False
@@ -596,7 +597,7 @@ class ManagementClient(object):
         if self.sock is not None and self._usable:
             # The >HOLD line comes right after the banner; any reply after it
             # proves it was (or was not) sent.
-            self.command("hold")
+            self.hold_flag = parse_hold(self.command("hold").text)
         return self.hold_waiting
 
 

@@ -85,6 +85,13 @@ held:
   returned: always
   type: bool
   sample: false
+hold_flag:
+  description:
+    - The hold flag (C(hold) reply) - 1 when the daemon was started with C(management-hold) or got C(hold on);
+      every restart then waits for C(hold release).
+  returned: always
+  type: int
+  sample: 0
 version:
   description: The C(version) reply.
   returned: when V(version) is gathered
@@ -274,6 +281,7 @@ def gather_info(client, gather):
             raise ManagementError("OpenVPN management command 'status 3' failed: %s" % reply.text,
                                   kind="command_error")
     result["held"] = held
+    result["hold_flag"] = client.hold_flag
     result["management_version"] = client.management_version
     return result, warnings
 

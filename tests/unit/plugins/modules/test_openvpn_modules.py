@@ -70,7 +70,7 @@ def test_info_all(version, fake, capsys):
     sock = fake(replay.CommandSocket(replay.load(version, "basics")))
     res = run_module(openvpn_info, capsys)
     assert not res.get("failed"), res
-    assert res["changed"] is False and res["held"] is False
+    assert res["changed"] is False and res["held"] is False and res["hold_flag"] == 0
     assert res["version"]["openvpn"] == version
     assert res["management_version"] == res["version"]["management"]
     assert isinstance(res["pid"], int) and res["state"]["state"] == "CONNECTED"
@@ -97,6 +97,7 @@ def test_info_held_daemon(version, fake, capsys):
     fake(replay.CommandSocket(replay.load(version, "hold")))
     res = run_module(openvpn_info, capsys, gather=["status", "pid", "state"])
     assert res["held"] is True and res["clients"] == [] and res["state"]["state"] == "CONNECTING"
+    assert res["hold_flag"] == 1
 
 
 @pytest.mark.parametrize("version", VERSIONS)
