@@ -95,6 +95,8 @@ def paired(subject, baseline, samples, warmup=1, setup=None):
 def fmt_s(seconds):
     if seconds is None:
         return "-"
+    if seconds < 0:
+        return "-" + fmt_s(-seconds)
     if seconds < 0.001:
         return "%.0f µs" % (seconds * 1e6)
     if seconds < 1:

@@ -226,6 +226,21 @@ def render(run, res):
                 "revoke.yml" if name == "ours" else "naive play", len(tasks), benchlib.fmt_s(total),
                 benchlib.fmt_s(runs[name][0]["wall"]), ", ".join(
                     "%s %s" % (k, benchlib.fmt_s(v)) for k, v in sorted(tasks.items(), key=lambda kv: -kv[1])[:8])))
+    ratios = [benchlib.summary([b["wall"] / a["wall"] for a, b in zip(res["by_n"][str(n)]["runs"]["ours"],
+                                                                      res["by_n"][str(n)]["runs"]["naive5"])])["median"]
+              for n in res["ns"]]
+    if min(ratios) < 2:
+        out += ["", "Why the ratio stays small on this machine: here the controller and all N hosts share 2 CPUs, so "
+                "more forks cannot make the hosts work in parallel; what counts is the total work per revocation. "
+                "Per host `revoke.yml` runs three module tasks that do something (`vpn_facts` to find the servers, "
+                "`ocserv_passwd` to lock the account, `ocserv_user` to terminate) plus several cheap skipped or "
+                "controller-side ones, where the naive play runs four `command` tasks; each module task costs about "
+                "what a command task costs (section 1). On a real fleet, where each host has its own CPUs and the "
+                "network adds latency, wall time follows the number of sequential task rounds instead: ceil(N/5) x 4 "
+                "for the naive play with 5 forks against about 3 for `revoke.yml` with N forks, i.e. a model ratio of "
+                "1.3x at N=5, 2.7x at N=10 and 5.3x at N=20, which this lab cannot show. Reaching 2x at N=5 needs fewer "
+                "task rounds per host in `playbooks/revoke.yml` (e.g. `vpn_facts` skipped when the inventory names "
+                "the sockets, or lock and terminate in one task)."]
     out += ["", "Limits: all hosts are containers on the same 2-core machine as the controller, so the hosts' own "
             "work competes with the controller's forks for the same CPUs (a real fleet's hosts do their work "
             "in parallel on their own CPUs, so time per host grows here where it would not on a real fleet); "
