@@ -256,9 +256,9 @@ def render(run, res):
     if ins:
         kinds = ins["oc_kinds"]
         out += ["### Where the time goes", "",
-                "The same work run on the host itself without Ansible (`ensure_users` of `_ocserv.py`; for OpenVPN "
+                "The same work run on the host itself without Ansible %s(`ensure_users` of `_ocserv.py`; for OpenVPN "
                 "one management session: `status 3`, then `client-kill CID HALT` per client, as `openvpn_client` "
-                "does):", "",
+                "does):" % ("(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), "",
                 "- `ensure_users`, %d users: %s in %d occtl runs: %s." % (
                     ins["oc_terminated"], benchlib.fmt_s(ins["oc_total"]), sum(count for count, _secs in kinds.values()),
                     ", ".join("%d x `%s` %s (%s each)" % (n, k, benchlib.fmt_s(d), benchlib.fmt_s(d / n))
@@ -270,6 +270,12 @@ def render(run, res):
                 "separate occtl runs took %s, piped into one interactive occtl (`occtl -s SOCK < commands`, %d "
                 "answers) %s." % (ins.get("occtl_probe_commands", 0), benchlib.fmt_s(ins.get("occtl_separate")),
                                   ins.get("occtl_stdin_answers", 0), benchlib.fmt_s(ins.get("occtl_stdin"))),
+                "- The same 200 terminations piped into one interactive occtl: %s." % (
+                    ("%s for %d `terminate user` commands (%d answered `was terminated`), every user gone %s "
+                     "after the start" % (benchlib.fmt_s(ins["terminate_stdin"]["stdin_terminate"]),
+                                          res["users"], ins["terminate_stdin"]["answers"],
+                                          benchlib.fmt_s(ins["terminate_stdin"]["until_gone"])))
+                    if ins.get("terminate_stdin") else "not measured in this run"),
                 "- occtl takes one command per process: `ocserv_user` starts one `occtl terminate user NAME` per "
                 "user, so its time grows with the number of users at the cost of one process start and one "
                 "control-socket round trip each (3-4 ms on an idle host, /work/shared/reference/ocserv.md; "

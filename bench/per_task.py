@@ -278,8 +278,9 @@ def render(run, res):
     out += ["- Our tasks reported `changed: true` in every round: %s." % all_changed,
             "",
             "### Where the time goes", "",
-            "The same logic run on the host itself, without Ansible (`ensure_users` / `ensure_unbanned` of "
-            "`_ocserv.py`, one management session with `status 3` for OpenVPN; 5 runs, median):", ""]
+            "The same logic run on the host itself, without Ansible %s(`ensure_users` / `ensure_unbanned` of "
+            "`_ocserv.py`, one management session with `status 3` for OpenVPN; 5 runs, median):" % (
+                "(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), ""]
     ins = res.get("inside") or {}
     for kind, what in (("user", "`ocserv_user` logic"), ("ban", "`ocserv_ban` logic"),
                        ("ovpn", "OpenVPN connect + `status 3` + quit")):
