@@ -1,7 +1,7 @@
 """vpnfleet lab: real Debian hosts (systemd as PID 1) in podman, reached over SSH.
 
     lab/lab build  [--release R]...
-    lab/lab up     [--id ID] [--host NAME=RELEASE[:GROUP,GROUP]]... [--no-provision]
+    lab/lab up     [--id ID] [--host NAME=RELEASE[:GROUP,GROUP]]... [--no-provision] [--only PART,...]
     lab/lab down   [--id ID]
     lab/lab status [--id ID]
     lab/lab exec   [--id ID] HOST -- CMD...
@@ -815,20 +815,35 @@ def reap_token(token, grace=2.0):
     return found
 
 
-def provision(i, timeout=1800):
+def provision_playbooks(only):
+    """site.yml, or the named parts of lab/provision (``--only ocserv,openvpn``)."""
+    pdir = os.path.join(LAB_DIR, "provision")
+    if not only:
+        return [os.path.join(pdir, "site.yml")]
+    books = []
+    for part in [p for p in re.split(r"[,\s]+", only) if p]:
+        path = os.path.join(pdir, part if part.endswith(".yml") else part + ".yml")
+        if not re.match(r"^[A-Za-z0-9_.-]+$", part) or not os.path.isfile(path):
+            known = sorted(f[:-4] for f in os.listdir(pdir) if f.endswith(".yml") and f != "site.yml")
+            raise LabError("no provisioning part %r (known: %s)" % (part, ", ".join(known)))
+        books.append(path)
+    return books
+
+
+def provision(i, timeout=1800, only=None):
+    books = provision_playbooks(only)
     env = ansible_env(i)
     # per-task timings in provision.log
     env.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
     exe = shutil.which("ansible-playbook", path=env["PATH"])
     if not exe:
         raise LabError("ansible-playbook not found (run scripts/setup, or use --no-provision)")
-    site = os.path.join(LAB_DIR, "provision", "site.yml")
     t0 = time.time()
-    log("provisioning (%s)" % os.path.relpath(site, REPO_ROOT))
+    log("provisioning (%s)" % " ".join(os.path.relpath(b, REPO_ROOT) for b in books))
     token = os.urandom(8).hex()
     env["VFL_RUN_TOKEN"] = token
     try:
-        proc = subprocess.run([exe, "-i", os.path.join(state_dir(i), "inventory.yml"), site],
+        proc = subprocess.run([exe, "-i", os.path.join(state_dir(i), "inventory.yml")] + books,
                               env=env, timeout=timeout, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     except subprocess.TimeoutExpired:
@@ -851,6 +866,9 @@ def cmd_up(args):
     i = lab_id(args)
     t0 = time.time()
     want = parse_hosts(args.host)
+    only = args.only or os.environ.get("VPNFLEET_LAB_PROVISION")
+    if not args.no_provision:
+        provision_playbooks(only)  # fail early on a bad --only
     images = ensure_images([h["release"] for h in want])
     os.makedirs(state_dir(i), exist_ok=True)
     with FileLock(os.path.join(state_dir(i), ".lock"), timeout=2400):
@@ -959,7 +977,7 @@ def cmd_up(args):
         save_state(i, st)
         log("lab %s: %d hosts up in %.1fs" % (i, len(want), time.time() - t0))
         if not args.no_provision:
-            provision(i)
+            provision(i, only=only)
     print(os.path.join(state_dir(i), "inventory.yml"))
     log("lab %s ready in %.1fs" % (i, time.time() - t0))
 
@@ -1068,6 +1086,9 @@ def main(argv=None):
     u.add_argument("--id")
     u.add_argument("--host", action="append", metavar="NAME=RELEASE[:GROUP,GROUP]")
     u.add_argument("--no-provision", action="store_true")
+    u.add_argument("--only", metavar="PART[,PART]",
+                   help="provision only these parts of lab/provision (e.g. ocserv); default site.yml; "
+                        "env VPNFLEET_LAB_PROVISION")
     d = sub.add_parser("down", help="remove the lab's containers and network")
     d.add_argument("--id")
     s = sub.add_parser("status")

@@ -20,6 +20,8 @@ Environment:
 - ``VPNFLEET_LAB_KEEP``: when set, a lab started by the session is left running at the end.
 - ``VPNFLEET_LAB_FAST``: when set and the lab is already up, skip re-provisioning (``up
   --no-provision``): quicker developer loop, but the lab is not restored to its provisioned state.
+- ``VPNFLEET_LAB_PROVISION``: provision only these parts of lab/provision (``ocserv``,
+  ``ocserv,openvpn``; passed to ``lab/lab up``, see ``--only``).
 """
 
 import json
