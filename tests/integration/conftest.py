@@ -43,7 +43,7 @@ LAB = os.path.join(REPO_ROOT, "lab", "lab")
 def pytest_collection_modifyitems(config, items):
     """Mark every test under tests/integration with ``integration``."""
     for item in items:
-        if str(item.fspath).startswith(HERE + os.sep):
+        if str(getattr(item, "path", None) or item.fspath).startswith(HERE + os.sep):
             item.add_marker(pytest.mark.integration)
 
 
@@ -355,3 +355,7 @@ def lab():
                 if not os.environ.get("VPNFLEET_LAB_KEEP"):
                     _lab_cmd("down", "--id", lab_id, timeout=600)
                 os.unlink(marker)
+                try:
+                    os.rmdir(_users_dir(lab_id))
+                except OSError:
+                    pass
