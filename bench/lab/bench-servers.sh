@@ -238,8 +238,8 @@ EOF
   ovpn-mgmt-connections)
     grep -c 'MANAGEMENT: Client connected' "$OV/server.log" || true ;;
   stop-clients)
-    units=$(systemctl list-units --plain --no-legend 'vfb-oc-*' 'vfb-ov-*' | awk '{print $1}')
-    [ -z "$units" ] || systemctl stop $units
+    mapfile -t units < <(systemctl list-units --plain --no-legend 'vfb-oc-*' 'vfb-ov-*' | awk '{print $1}')
+    [ "${#units[@]}" -eq 0 ] || systemctl stop "${units[@]}"
     systemctl reset-failed 'vfb-oc-*' 'vfb-ov-*' 2>/dev/null || true
     ;;
   versions)
@@ -250,8 +250,8 @@ EOF
     . /etc/os-release; echo "os $PRETTY_NAME"
     ;;
   teardown)
-    units=$(systemctl list-units --all --plain --no-legend 'vfb-*' | awk '{print $1}')
-    [ -z "$units" ] || systemctl stop $units || true
+    mapfile -t units < <(systemctl list-units --all --plain --no-legend 'vfb-*' | awk '{print $1}')
+    [ "${#units[@]}" -eq 0 ] || systemctl stop "${units[@]}" || true
     systemctl reset-failed 'vfb-*' 2>/dev/null || true
     rm -rf "$B"
     ;;
