@@ -319,3 +319,14 @@ def test_command_check_mode_skips_changes(version, fake, capsys):
 def test_command_refuses_quit(capsys):
     res = run_module(openvpn_command, capsys, command="quit")
     assert res["failed"] and "not allowed" in res["msg"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_server_hold_off_releases_and_clears_the_flag(version, fake, capsys):
+    sock = fake(replay.CommandSocket(replay.load(version, "hold")))
+    res = run_module(openvpn_server, capsys, hold="off")
+    assert not res.get("failed"), res
+    assert res["changed"] and res["hold_commands"] == ["hold off", "hold release"]
+    assert res["held"] is False and res["hold_flag"] == 0 and res["state"]["state"] == "CONNECTED"
+    assert sock.commands == ["pid", "hold", "state on", "hold off", "hold release", "state off", "state", "hold",
+                             "quit"]
