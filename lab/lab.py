@@ -114,7 +114,9 @@ RECIPE_VERSION = "2"
 CACHE = os.environ.get("VPNFLEET_CACHE", "/var/cache/vpnfleet")
 LAB_CACHE = os.path.join(CACHE, "lab")
 PODMAN_DIR = os.path.join(CACHE, "podman")
-PODMAN_RUN = "/run/vpnfleet/podman"
+# runroot on tmpfs; one per storage (a VPNFLEET_CACHE of its own gets its own runroot)
+PODMAN_RUN = "/run/vpnfleet/podman" + (
+    "" if CACHE == "/var/cache/vpnfleet" else "-" + hashlib.sha256(CACHE.encode()).hexdigest()[:8])
 IMAGE_REPO = "localhost/vpnfleet-lab/debian"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB_DIR = os.path.join(REPO_ROOT, "lab")
