@@ -249,9 +249,17 @@ class Lab:
         """Re-run the lab's provisioning (``lab/provision/site.yml``) -> :class:`PlaybookResult`.
 
         Restores what tests changed (users reconnected, ban source unbanned, passwords reset).
+        With ``VPNFLEET_LAB_PROVISION`` set, only those parts run (like ``lab/lab up --only``);
+        with several parts, results hold the last part's run.
         """
-        return self.playbook(os.path.join(REPO_ROOT, "lab", "provision", "site.yml"), limit=limit,
-                             timeout=timeout)
+        parts = [p for p in (os.environ.get("VPNFLEET_LAB_PROVISION") or "").replace(",", " ").split() if p]
+        books = [p if p.endswith(".yml") else p + ".yml" for p in parts] or ["site.yml"]
+        res = None
+        for book in books:
+            res = self.playbook(os.path.join(REPO_ROOT, "lab", "provision", book), limit=limit, timeout=timeout)
+            if res.rc != 0:
+                break
+        return res
 
     def __repr__(self):
         return "<Lab %s hosts=%s>" % (self.id, sorted(self.hosts))
