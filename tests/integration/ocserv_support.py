@@ -81,9 +81,11 @@ def client(lab, cmd, timeout=60):
 
 
 def connect_unit(lab, server, user):
-    """Start the lab's unit oc-client@SERVER-USER and wait until the user is connected."""
+    """(Re)start the lab's unit oc-client@SERVER-USER and wait until the user is connected.
+    Restart, not start: after the server went away the unit may still be active, its client
+    retrying with a cookie the restarted server no longer knows."""
     before = set(connections(lab, server, user))
-    client(lab, ["systemctl", "start", "oc-client@%s-%s" % (server, user)])
+    client(lab, ["systemctl", "restart", "oc-client@%s-%s" % (server, user)])
     assert wait_until(lambda: set(connections(lab, server, user)) - before, 30), \
         client(lab, ["journalctl", "-n", "30", "-u", "oc-client@%s-%s" % (server, user)]).stdout
     return sorted(set(connections(lab, server, user)) - before)
