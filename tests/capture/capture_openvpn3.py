@@ -9,6 +9,7 @@ the modules meet, and each busctl exchange (argv without the binary and ``--time
 stderr) is written to ``tests/unit/fixtures/openvpn3/<version>/<scenario>.json``. The unit tests
 replay them.
 
+    python3 tests/capture/capture_openvpn3.py --exec "lab/lab exec --id ID o3-trixie --"
     python3 tests/capture/capture_openvpn3.py --exec "podman exec -i o3-trixie"
     python3 tests/capture/capture_openvpn3.py --exec "ssh root@o3-sid" --out tests/unit/fixtures/openvpn3
 
