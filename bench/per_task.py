@@ -310,7 +310,8 @@ def render(run, res):
     out += ["",
             "Limits: one host, one user / address / client per task; the OpenVPN pair includes on both sides the time "
             "until the server drops the halted client (`wait: true` and the naive `until`; up to ~5 s for a "
-            "client that does not answer, OpenVPN's delayed exit), so `wait: false` is the module's own cost; the naive ocserv check polls `show user` only (it does not "
+            "client that does not answer, OpenVPN's delayed exit), so `wait: false` is the module's own cost; "
+            "the naive ocserv check polls `show user` only (it does not "
             "verify that the session cookie is invalid, which `ocserv_user` does); machine shared with other "
             "jobs (see the load)."]
     return "\n".join(out)
