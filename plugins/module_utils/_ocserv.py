@@ -351,10 +351,62 @@ def split_records(obj, key="ID"):
     return [rec for rec in records if rec]
 
 
+class _DuplicateKey(Exception):
+    """A JSON object repeats a key: only the tolerant reader merges those."""
+
+
+def _unique_pairs(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey()
+    return obj
+
+
+# occtl <= 1.3.x ends the last member of objects/arrays with a comma, always followed by a
+# newline. Requiring that newline keeps the repair out of strings: a string holding a raw
+# newline is refused by the strict ``json.loads`` below, which then leaves the text to the
+# tolerant reader.
+_TRAILING_COMMA_RE = re.compile(r",([ \t\r]*\n[ \t\r\n]*[}\]])")
+
+
+def _fast_records(text):
+    """``records(text)`` through the C ``json`` module, or ``None`` when only the tolerant
+    reader can tell (duplicate keys, missing commas, control characters, several documents,
+    anything that is not an object or an array of objects)."""
+    attempt = text
+    for repair in (False, True):
+        if repair:
+            attempt = _TRAILING_COMMA_RE.sub(r"\1", text)
+            if attempt == text:
+                return None
+        try:
+            doc = json.loads(attempt, object_pairs_hook=_unique_pairs)
+        except (ValueError, _DuplicateKey):
+            continue
+        if isinstance(doc, dict):
+            return [doc] if doc else []
+        if isinstance(doc, list):
+            for item in doc:
+                if not isinstance(item, dict):
+                    return None
+            return doc
+        return None
+    return None
+
+
 def records(text):
     """occtl ``-j`` output as a list of dicts, whatever the version made of it:
     an array (normal), one object (``show status``), one object holding several
-    concatenated records (``show iroutes`` <= 1.3.x), or nothing."""
+    concatenated records (``show iroutes`` <= 1.3.x), or nothing.
+
+    Valid JSON (and occtl's trailing commas) is read by ``json.loads``; what only the
+    tolerant reader understands (duplicate keys, ``show iroutes`` <= 1.3.x, control
+    characters) goes to it. Both give the same dicts."""
+    if not text or text.isspace():
+        return []
+    fast = _fast_records(text)
+    if fast is not None:
+        return fast
     doc = parse_json(text)
     if doc is None:
         return []
@@ -383,6 +435,9 @@ def snake(label):
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text).lower()
 
 
+_INT_RE = re.compile(r"^\s*-?\d+\s*$")
+
+
 def to_int(value):
     """int from an int or a numeric string; ``None`` otherwise."""
     if isinstance(value, bool):
@@ -391,8 +446,11 @@ def to_int(value):
         return value
     if isinstance(value, float):
         return int(value)
-    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
-        return int(value)
+    if isinstance(value, str):
+        if value.isdecimal():   # the common case, same digits as the regex's \d
+            return int(value)
+        if _INT_RE.match(value):
+            return int(value)
     return None
 
 
@@ -429,15 +487,30 @@ def parse_interval(text):
     return seconds, _IVAL_UNITS[parts[-1][1]]
 
 
+_MINUTE_CACHE = {}
+
+
 def parse_local_minute(text):
     """``'2026-11-22 07:22'`` (occtl prints local time, minute resolution) as epoch of that
     minute's start, read in this process's time zone (the one occtl used); ``None`` otherwise."""
     if not isinstance(text, str):
         return None
+    # Thousands of records share a few minutes: strptime/mktime once per distinct text and
+    # time zone (the cache starts again when TZ or the zone tzset() read changes).
+    zone = (os.environ.get("TZ"), time.timezone, time.altzone, time.tzname)
+    key = (text, zone)
     try:
-        return int(time.mktime(time.strptime(text.strip(), "%Y-%m-%d %H:%M")))
+        return _MINUTE_CACHE[key]
+    except KeyError:
+        pass
+    try:
+        epoch = int(time.mktime(time.strptime(text.strip(), "%Y-%m-%d %H:%M")))
     except (ValueError, OverflowError):
-        return None
+        epoch = None
+    if len(_MINUTE_CACHE) >= 4096:
+        _MINUTE_CACHE.clear()
+    _MINUTE_CACHE[key] = epoch
+    return epoch
 
 
 def derive_epoch(minute_text, interval_text, now, future=False):
@@ -541,6 +614,31 @@ def _as_list(value):
     return [value] if value != "" else []
 
 
+_USER_LIST_SET = frozenset(USER_LIST_KEYS)
+_USER_TEMPLATE = dict((field, None) for field in USER_FIELDS)
+# occtl label -> (collection name, is a raw_* value). Labels are a small fixed set per
+# version: each is worked out once (USER_KEYS, else snake_case) and then looked up.
+_USER_NAMES = {}
+_SECONDS_RE = re.compile(r"/sec$")
+
+
+def _user_name(key):
+    try:
+        return _USER_NAMES[key]
+    except KeyError:
+        pass
+    name = USER_KEYS.get(key)
+    raw = False
+    if name is None:
+        name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
+        if name.startswith("raw_"):
+            name = name[4:]
+            raw = True
+    if len(_USER_NAMES) < 4096:
+        _USER_NAMES[key] = (name, raw)
+    return name, raw
+
+
 def normalize_user(record, now=None):
     """One element of ``show users``/``show user``/``show id`` (or a ``show events -j`` record)
     in the collection's shape (see the module docs of ``ocserv_info``):
@@ -561,27 +659,27 @@ def normalize_user(record, now=None):
         record = to_dict(record)
     if now is None:
         now = time.time()
-    out = dict((field, None) for field in USER_FIELDS)
+    out = _USER_TEMPLATE.copy()
     for field in USER_LIST_KEYS:
         out[field] = []
     for key, value in record.items():
-        name = USER_KEYS.get(key)
-        if name is None:
-            name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
-            if name.startswith("raw_"):
-                name = name[4:]
-                value = to_int(value) if to_int(value) is not None else value
-        if name in USER_LIST_KEYS:
+        name, raw = _user_name(key)
+        if raw:
+            number = to_int(value)
+            if number is not None:
+                value = number
+        if name in _USER_LIST_SET:
             value = _as_list(value)
         out[name] = value
     for field in USER_INT_KEYS:
-        if out.get(field) is not None:
-            number = to_int(out[field])
-            out[field] = number
+        value = out.get(field)
+        if value is not None and value.__class__ is not int:
+            out[field] = to_int(value)
     out["restricted_to_routes"] = to_bool(out["restricted_to_routes"])
     for field in ("average_rx", "average_tx"):
-        if isinstance(out[field], str):
-            out[field] = re.sub(r"/sec$", "/s", out[field])   # 1.1.6 "bytes/sec", later "bytes/s"
+        value = out[field]
+        if isinstance(value, str) and "/sec" in value:
+            out[field] = _SECONDS_RE.sub("/s", value)   # 1.1.6 "bytes/sec", later "bytes/s"
     if out["connected_at"] is None:
         out["connected_at"] = derive_epoch(out["connected_at_text"], out["connected_for"], now)
     if isinstance(out["connected_for"], str):
@@ -598,6 +696,21 @@ SESSION_FIELDS = (
 )
 
 
+_SESSION_TEMPLATE = dict((field, None) for field in SESSION_FIELDS)
+_SESSION_NAMES = {}
+
+
+def _session_name(key):
+    try:
+        return _SESSION_NAMES[key]
+    except KeyError:
+        pass
+    name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
+    if len(_SESSION_NAMES) < 4096:
+        _SESSION_NAMES[key] = name
+    return name
+
+
 def normalize_session(record, valid=None):
     """One element of ``show sessions all|valid`` / ``show session SID``.
 
@@ -607,10 +720,9 @@ def normalize_session(record, valid=None):
     """
     if isinstance(record, JsonObject):
         record = to_dict(record)
-    out = dict((field, None) for field in SESSION_FIELDS)
+    out = _SESSION_TEMPLATE.copy()
     for key, value in record.items():
-        name = snake(key[1:]) + "_human" if key.startswith("_") else snake(key)
-        out[name] = value
+        out[_session_name(key)] = value
     out["created_text"] = record.get("Created")
     out["expires_text"] = record.get("Expires")
     out["created"] = to_int(record.get("raw_created")) if "raw_created" in record else \
