@@ -639,6 +639,22 @@ def split_real_address(value):
     return proto, address, host, port
 
 
+_PROTOS = frozenset(p + v + r for p in ("udp", "tcp") for v in ("", "4", "6") for r in ("", "-server", "-client"))
+
+
+def _split_real_address_fast(value):
+    """``split_real_address`` with a fast path for ``[proto:]IPv4:port``; anything else goes to it."""
+    proto, rest = None, value
+    colon = value.find(":")
+    if colon > 0 and value[:colon] in _PROTOS:
+        proto, rest = value[:colon], value[colon + 1:]
+    if rest.count(":") == 1 and rest[:1].isdigit():
+        host, port = rest.split(":")
+        if port.isdigit():
+            return proto, rest, host, int(port)
+    return split_real_address(value)
+
+
 def _int_or_none(value):
     if value is None or value == "":
         return None
@@ -694,7 +710,50 @@ def _row_to_dict(columns, fields, names):
     return row
 
 
+def _column_plan(columns, names):
+    """What a HEADER's columns become, decided once per HEADER: ``(keys, int_indexes)``,
+    or ``None`` when two columns give the same key (then ``_row_to_dict`` does it per row)."""
+    keys = []
+    ints = []
+    for index, column in enumerate(columns):
+        key = names.get(column) or _snake(column)
+        keys.append(key)
+        if key in _INT_KEYS or column.endswith("(time_t)"):
+            ints.append(index)
+    if len(set(keys)) != len(keys):
+        return None
+    return keys, ints
+
+
+def _planned_row(keys, ints, values):
+    """``_row_to_dict`` for a row whose HEADER has a plan (same result)."""
+    row = dict(zip(keys, values))
+    for index in ints:
+        key = keys[index]
+        value = row[key]
+        if value == "":
+            row[key] = None
+        else:
+            try:
+                row[key] = int(value)
+            except ValueError:
+                row[key] = None
+    if "real_address" in row:
+        proto, address, host, port = _split_real_address_fast(row["real_address"])
+        row["real_address"] = address
+        row["proto"] = proto
+        row["real_ip"] = host
+        row["real_port"] = port
+    if row.get("username") == "UNDEF":
+        row["username"] = None
+    if "virtual_address" in row and "virtual_ipv6_address" in row:
+        # Clients pending management-client-auth have no virtual address yet.
+        row["pending"] = not row["virtual_address"] and not row["virtual_ipv6_address"]
+    return row
+
+
 _TAG_RE = re.compile(r"^([A-Z_]+)([,\t])")
+_ROW_NAMES = {"CLIENT_LIST": _CLIENT_COLUMNS, "ROUTING_TABLE": _ROUTE_COLUMNS}
 
 
 def parse_status(lines):
@@ -707,11 +766,29 @@ def parse_status(lines):
         return _parse_status_v1(lines)
     result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
     headers = {}
+    plans = {}
+    clients = result["clients"]
+    routes = result["routes"]
+    row_prefixes = row_sep = None
     for line in lines:
         if not line:
             continue
         # status 2 separates with commas, status 3 with TABs (a comma in a
-        # value then does not split it).
+        # value then does not split it). Rows (the bulk) are recognised by their tag and
+        # the separator of the last HEADER without the regex, and built by the HEADER's plan.
+        if row_prefixes is not None and line.startswith(row_prefixes):
+            fields = line.split(row_sep)
+            tag = fields[0]
+            plan = plans.get(tag)
+            if plan is not None:
+                values = fields[1:]
+                if len(values) != len(plan[0]):
+                    result["rejected"].append(line)
+                elif tag == "CLIENT_LIST":
+                    clients.append(_planned_row(plan[0], plan[1], values))
+                else:
+                    routes.append(_planned_row(plan[0], plan[1], values))
+                continue
         match = _TAG_RE.match(line)
         sep = match.group(2) if match else ","
         fields = line.split(sep)
@@ -724,6 +801,9 @@ def parse_status(lines):
         elif tag == "HEADER":
             if len(fields) > 1:
                 headers[fields[1]] = fields[2:]
+                if fields[1] in _ROW_NAMES:
+                    plans[fields[1]] = _column_plan(fields[2:], _ROW_NAMES[fields[1]])
+                    row_prefixes, row_sep = ("CLIENT_LIST" + sep, "ROUTING_TABLE" + sep), sep
         elif tag == "GLOBAL_STATS":
             if len(fields) >= 3:
                 value = sep.join(fields[2:])
