@@ -434,3 +434,84 @@ def test_test_config_outputs(version):
         assert got is ok, name
         if name == "bad":
             assert any("skipping unknown option" in line for line in lines)
+
+
+# ------------------------------------------------------------------ fast path == tolerant reader
+
+def _tolerant_records(text):
+    """What ``records`` returned before its json.loads fast path: the tolerant reader alone."""
+    doc = oc.parse_json(text)
+    if doc is None:
+        return []
+    if isinstance(doc, oc.JsonObject):
+        if sum(1 for pair in doc if pair[0] == "ID") > 1:
+            return [oc.to_dict(rec) for rec in oc.split_records(doc)]
+        return [oc.to_dict(doc)] if doc else []
+    out = []
+    for item in doc:
+        if isinstance(item, oc.JsonObject):
+            if sum(1 for pair in item if pair[0] == "ID") > 1:
+                out.extend(oc.to_dict(rec) for rec in oc.split_records(item))
+            else:
+                out.append(oc.to_dict(item))
+    return out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_records_fast_path_equals_tolerant_reader_on_every_capture(version):
+    base = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ocserv", version)
+    checked = fast = 0
+    for scenario in sorted(os.listdir(base)):
+        for name in sorted(os.listdir(os.path.join(base, scenario))):
+            text = load(version, scenario, name[:-5]).get("stdout") or ""
+            try:
+                want = _tolerant_records(text)
+            except ValueError:
+                continue
+            assert oc.records(text) == want, (scenario, name)
+            checked += 1
+            fast += oc._fast_records(text) is not None if text.strip() else 0
+    assert checked > 20 and fast > 10
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1,\n}',                                   # trailing comma (occtl <= 1.3)
+    '[{"ID": 1,\n "Username": "x",\n},\n]',
+    '{"x": "a,\n}"}',                                # comma + newline + brace inside a string: not repaired
+    '{"x": "a,\n}",\n}',
+    '[{"ID": 1, "ID": 2}]',                          # duplicate keys: merged/split by the tolerant reader
+    '{"Routes": [], "Routes": "defaultroute",\n}',
+    '{"a": {"b": 1, "b": 2}}',
+    '[{"a": 1}, 2]',                                 # non-object items are dropped
+    '[{"a": 1}]\n[{"b": 2}]',                        # several documents
+    '{"a": "tab\there"}',                            # raw control character
+    '[{}]', '{}', '[]', '[,\n]', ',', ' \n ',
+])
+def test_records_fast_path_edge_cases(text):
+    assert oc.records(text) == _tolerant_records(text)
+
+
+def test_records_not_json_still_raises():
+    for text in ("NaN", '"text"', "not json"):
+        with pytest.raises(ValueError):
+            oc.records(text)
+
+
+def test_local_minute_follows_time_zone_changes(monkeypatch):
+    utc = oc.parse_local_minute("2026-11-22 07:22")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    assert oc.parse_local_minute("2026-11-22 07:22") - utc == 5 * 3600
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    assert oc.parse_local_minute("2026-11-22 07:22") == utc
+
+
+def test_normalize_user_unknown_and_raw_keys():
+    rec = {"Username": "u", "raw_connected_at": "12", "_RX": "1", "Average RX": "1 bytes/sec", "Foo Bar": 3,
+           "raw_thing": "7x", "raw_other": " 8 ", "MTU": "1400", "ID": True}
+    for _round in range(2):   # the second time through the key cache
+        out = oc.normalize_user(rec, now=0)
+        assert out["connected_at"] == 12 and out["rx_human"] == "1" and out["average_rx"] == "1 bytes/s"
+        assert out["foo_bar"] == 3 and out["thing"] == "7x" and out["other"] == 8
+        assert out["mtu"] == 1400 and out["id"] == 1

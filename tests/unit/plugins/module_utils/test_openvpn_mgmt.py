@@ -512,3 +512,39 @@ def test_password_file(tmp_path):
     assert m.read_password_file(str(path)) == "secret"
     with pytest.raises(m.ManagementError):
         m.read_password_file(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("value", [
+    "udp4:1.2.3.4:5", "1.2.3.4:5", "tcp6-server:[::1]:80", "UDP4:1.2.3.4:5", "udp:1.2.3.4", "[::1]:5", "",
+    "x:y:z", "tcp4-client:10.0.0.1:1194", "udp4:1.2.3.4:05", "1.2.3.4:", "udp4:a:1", "tcp:2001:db8::1:443",
+])
+def test_split_real_address_fast_path(value):
+    assert m._split_real_address_fast(value) == m.split_real_address(value)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_status_planned_rows_equal_per_cell_rows(version):
+    """parse_status builds rows from a plan made once per HEADER: same rows as _row_to_dict."""
+    for cmd in ("status 2", "status 3"):
+        lines = block(replay.load(version, "basics"), cmd)
+        s = m.parse_status(lines)
+        sep = "\t" if cmd == "status 3" else ","
+        headers = dict((line.split(sep)[1], line.split(sep)[2:]) for line in lines if line.startswith("HEADER" + sep))
+        want = {"CLIENT_LIST": [], "ROUTING_TABLE": []}
+        names = {"CLIENT_LIST": m._CLIENT_COLUMNS, "ROUTING_TABLE": m._ROUTE_COLUMNS}
+        for line in lines:
+            tag = line.split(sep)[0]
+            if tag in want:
+                want[tag].append(m._row_to_dict(headers[tag], line.split(sep)[1:], names[tag]))
+        assert s["clients"] == want["CLIENT_LIST"] and s["routes"] == want["ROUTING_TABLE"]
+        assert s["clients"]
+
+
+def test_status_duplicate_column_keys_fall_back_per_row():
+    lines = ["HEADER\tCLIENT_LIST\tCommon Name\tCommon Name\tBytes Sent",
+             "CLIENT_LIST\ta\tb\t12", "HEADER,ROUTING_TABLE,Virtual Address,Common Name",
+             "CLIENT_LIST\tc\td\t", "ROUTING_TABLE,10.0.0.2,c", "ROUTING_TABLE,10.0.0.3"]
+    s = m.parse_status(lines)
+    assert s["clients"] == [{"common_name": "b", "bytes_sent": 12}, {"common_name": "d", "bytes_sent": None}]
+    assert s["routes"] == [{"virtual_address": "10.0.0.2", "common_name": "c"}]
+    assert s["rejected"] == ["ROUTING_TABLE,10.0.0.3"]
