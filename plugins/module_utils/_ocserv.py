@@ -355,30 +355,41 @@ class _DuplicateKey(Exception):
     """A JSON object repeats a key: only the tolerant reader merges those."""
 
 
-def _unique_pairs(pairs):
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
+def _unique_pairs(pairs, _dict=dict, _len=len):
+    obj = _dict(pairs)
+    if _len(obj) != _len(pairs):
         raise _DuplicateKey()
     return obj
 
 
 # occtl <= 1.3.x ends the last member of objects/arrays with a comma, always followed by a
-# newline. Requiring that newline keeps the repair out of strings: a string holding a raw
-# newline is refused by the strict ``json.loads`` below, which then leaves the text to the
-# tolerant reader.
+# newline (captured: ",\n  }" after each record's last key, ",\n]" at the end of the array).
+# Requiring that newline keeps the repair out of strings: a string holding a raw newline is
+# refused by the strict ``json.loads`` below, which then leaves the text to the tolerant reader.
 _TRAILING_COMMA_RE = re.compile(r",([ \t\r]*\n[ \t\r\n]*[}\]])")
+
+
+def _repairs(text):
+    """The texts to try with ``json.loads``: as printed, then with occtl's trailing commas
+    removed (its usual forms by ``str.replace`` and at the array's end, then any whitespace
+    by a regex)."""
+    yield text
+    quick = text.replace(",\n  }", "\n  }") if ",\n  }" in text else text
+    end = quick.rstrip(" \t\r\n")
+    if end.endswith(",\n]"):
+        quick = end[:-3] + "\n]" + quick[len(end):]
+    if quick != text:
+        yield quick
+    fixed = _TRAILING_COMMA_RE.sub(r"\1", quick)
+    if fixed != quick:
+        yield fixed
 
 
 def _fast_records(text):
     """``records(text)`` through the C ``json`` module, or ``None`` when only the tolerant
     reader can tell (duplicate keys, missing commas, control characters, several documents,
     anything that is not an object or an array of objects)."""
-    attempt = text
-    for repair in (False, True):
-        if repair:
-            attempt = _TRAILING_COMMA_RE.sub(r"\1", text)
-            if attempt == text:
-                return None
+    for attempt in _repairs(text):
         try:
             doc = json.loads(attempt, object_pairs_hook=_unique_pairs)
         except (ValueError, _DuplicateKey):

@@ -486,6 +486,8 @@ def test_records_fast_path_equals_tolerant_reader_on_every_capture(version):
     '[{"a": 1}]\n[{"b": 2}]',                        # several documents
     '{"a": "tab\there"}',                            # raw control character
     '[{}]', '{}', '[]', '[,\n]', ',', ' \n ',
+    '[{"a": 1},\n]\n', '[{"a": 1,\n  },\n]', '[{"a": [1,\n]},\n]', '[{"a": "x,\n  }"},\n]',   # repair forms
+    '[{"a": 1}\n,\n]', '[{"a": 1},\n ]',
 ])
 def test_records_fast_path_edge_cases(text):
     assert oc.records(text) == _tolerant_records(text)
