@@ -506,9 +506,20 @@ def parse_local_minute(text):
     minute's start, read in this process's time zone (the one occtl used); ``None`` otherwise."""
     if not isinstance(text, str):
         return None
+    return _local_minute(text, _zone())
+
+
+def _zone():
+    """What the local time depends on: TZ (mktime reads it) and what tzset() read."""
+    return (os.environ.get("TZ"), time.timezone, time.altzone, time.tzname)
+
+
+def _local_minute(text, zone):
+    """``parse_local_minute`` with the time zone key computed by the caller (once per record)."""
+    if not isinstance(text, str):
+        return None
     # Thousands of records share a few minutes: strptime/mktime once per distinct text and
     # time zone (the cache starts again when TZ or the zone tzset() read changes).
-    zone = (os.environ.get("TZ"), time.timezone, time.altzone, time.tzname)
     key = (text, zone)
     try:
         return _MINUTE_CACHE[key]
@@ -680,7 +691,10 @@ def normalize_user(record, now=None):
             if number is not None:
                 value = number
         if name in _USER_LIST_SET:
-            value = _as_list(value)
+            if value.__class__ is list:
+                value = [v for v in value if v != "" and v is not None]
+            else:
+                value = _as_list(value)
         out[name] = value
     for field in USER_INT_KEYS:
         value = out.get(field)
@@ -736,10 +750,11 @@ def normalize_session(record, valid=None):
         out[_session_name(key)] = value
     out["created_text"] = record.get("Created")
     out["expires_text"] = record.get("Expires")
+    zone = None if "raw_created" in record and "raw_expires" in record else _zone()
     out["created"] = to_int(record.get("raw_created")) if "raw_created" in record else \
-        parse_local_minute(record.get("Created"))
+        _local_minute(record.get("Created"), zone)
     out["expires"] = to_int(record.get("raw_expires")) if "raw_expires" in record else \
-        parse_local_minute(record.get("Expires"))
+        _local_minute(record.get("Expires"), zone)
     out.pop("raw_created", None)
     out.pop("raw_expires", None)
     for field in ("session_is_open", "tls_auth_ok", "in_use"):
