@@ -303,6 +303,21 @@ ansible_facts:
                   C(crl-verify DIR dir). Inline material is not listed.
               type: dict
               sample: {ca: /etc/openvpn/server/server/pki/ca.crt, crl_verify: /etc/openvpn/server/server/crl.pem}
+            run_as:
+              description:
+                - C(user) and C(group) the instance drops its privileges to (empty when it keeps root). After a
+                  SIGHUP the instance re-reads its configuration and files as this user.
+              type: dict
+              sample: {user: nobody, group: nogroup}
+            persist_key:
+              description: Whether the configuration has C(persist-key) (the key is not re-read on SIGHUP).
+              type: bool
+            reread_files:
+              description:
+                - Files the instance opens again on SIGHUP (its configuration and the files it names; the key only
+                  without C(persist-key)), as RV(ansible_facts.vpn.openvpn[].run_as) when it drops privileges.
+              type: list
+              elements: str
             source:
               description: How the instance was found, V(config), V(socket) or V(explicit).
               type: str
@@ -517,7 +532,8 @@ def parse_openvpn_config(text, base_dir):
     directory).
     """
     info = {"management": None, "role": None, "management_client_user": None,
-            "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {}}
+            "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {},
+            "run_as": {}, "persist_key": False}
     cwd = base_dir
     file_options = ("ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2", "crl-verify", "secret")
     server_words = ("server", "server-bridge", "tls-server")
@@ -549,12 +565,29 @@ def parse_openvpn_config(text, base_dir):
             info["port"] = _ocserv.to_int(args[0])
         elif name == "proto" and args:
             info["proto"] = args[0]
+        elif name in ("user", "group") and args:
+            info["run_as"][name] = args[0]
+        elif name == "persist-key":
+            info["persist_key"] = True
         elif name in file_options and args and args[0] not in ("none", "[inline]"):
             path = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
             info["files"][name.replace("-", "_")] = path
             if name == "crl-verify" and len(args) > 1 and args[1] == "dir":
                 info["files"]["crl_verify_dir"] = True
     return info
+
+
+def reread_files(cand):
+    """What OpenVPN opens again on SIGHUP, with the privileges it dropped to: the configuration and the
+    files it names (the key only without persist-key)."""
+    if not cand.get("config"):
+        return []
+    files = [cand["config"]]
+    for name, path in sorted((cand.get("files") or {}).items()):
+        if name == "crl_verify_dir" or (name == "key" and cand.get("persist_key")):
+            continue
+        files.append(path)
+    return unique(files)
 
 
 def is_socket(path):
@@ -647,6 +680,8 @@ def openvpn_candidates(config_dirs, socket_dirs, explicit, discover=True):
                     "management_client_user": info["management_client_user"],
                     "management_client_group": info["management_client_group"],
                     "files": info["files"],
+                    "run_as": info["run_as"],
+                    "persist_key": info["persist_key"],
                     "source": "config",
                 })
         for directory in socket_dirs:
@@ -763,6 +798,9 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "source": cand["source"],
         "management": dict((k, mgmt.get(k)) for k in ("socket", "host", "port") if mgmt.get(k) is not None),
         "files": cand.get("files", {}),
+        "run_as": cand.get("run_as", {}),
+        "persist_key": cand.get("persist_key", False),
+        "reread_files": reread_files(cand),
         "reachable": False,
         "version": None,
         "counts": {"clients": 0},

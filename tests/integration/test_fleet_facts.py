@@ -52,7 +52,9 @@ def test_vpn_facts_in_gather_facts_with_fact_cache(lab, tmp_path, monkeypatch):
 
     cached = {}
     for host in lab.groups["lab"]:
-        with open(str(cache / host)) as f:
+        # jsonfile names the files <prefix><host>, prefix "ansible_facts" unless configured
+        path = cache / host if (cache / host).exists() else cache / ("ansible_facts" + host)
+        with open(str(path)) as f:
             entry = json.load(f)
         # the jsonfile cache keeps each fact under its ansible_ name
         cached[host] = entry.get("ansible_vpn") or entry.get("vpn")

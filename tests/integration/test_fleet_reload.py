@@ -36,9 +36,12 @@ def ocserv_reloads(lab, host):
     return int(out.strip() or 0)
 
 
-def openvpn_sighups(lab, host):
+def openvpn_starts(lab, host):
+    """How often the fleet instance (re)initialised: a SIGHUP and a restart both end with this line. The
+    instance drops privileges and its configuration is root's only (as the openvpn role writes it), so the
+    playbook restarts it through systemd instead of a SIGHUP it would not survive."""
     out = lab.run(host, "journalctl -u openvpn-server@fleet --no-pager -o cat "
-                        "| grep -c 'SIGHUP\\[hard,\\] received' || true").stdout
+                        "| grep -c 'Initialization Sequence Completed' || true").stdout
     return int(out.strip() or 0)
 
 
@@ -58,7 +61,7 @@ def snapshot(lab):
     for host in lab.groups["ocserv_servers"]:
         snap["ocserv"][host] = ocserv_reloads(lab, host)
         snap["ocserv_users"][host] = ocserv_connected(lab, host)
-    snap["sighup"] = openvpn_sighups(lab, ovpn)
+    snap["ovpn_starts"] = openvpn_starts(lab, ovpn)
     snap["openvpn_cns"] = openvpn_common_names(lab, ovpn)
     return snap
 
@@ -93,8 +96,9 @@ def test_reload_keeps_the_servers_healthy_and_the_sessions(fleet):
         assert after["ocserv_users"][host] == before["ocserv_users"][host], host
         status = json.loads(lab.run(host, ["occtl", "-j", "show", "status"]).stdout)
         assert status["Status"] == "online"
-    assert after["sighup"] == before["sighup"] + 1
+    assert after["ovpn_starts"] == before["ovpn_starts"] + 1
     assert after["openvpn_cns"] == before["openvpn_cns"]
+    assert res.result("Restart the OpenVPN instances that cannot re-read their files after SIGHUP", ovpn)["changed"]
     assert lab.run(ovpn, ["systemctl", "is-active", "openvpn-server@fleet"]).stdout.strip() == "active"
     reports = [r["msg"] for r in res.results("Show the outcome of every host").values() if "msg" in r][0]
     assert any(line.startswith(ovpn + ":") and "reloaded" in line for line in reports), reports
@@ -135,9 +139,9 @@ def test_reload_stops_the_rollout_when_sessions_do_not_come_back(fleet):
     check = res.result("Check that the servers are healthy and the sessions are as expected", ovpn)
     assert check.get("failed") and "OpenVPN client" in check["msg"] and "rollout stops" in check["msg"], check
     after = snapshot(lab)
-    assert after["sighup"] == before["sighup"] + 1
+    assert after["ovpn_starts"] == before["ovpn_starts"] + 1
     # the later batches were not touched
     for host in lab.groups["ocserv_servers"][1:]:
         assert after["ocserv"][host] == before["ocserv"][host], host
-    # put the server back (configuration restored above, SIGHUP re-reads it)
+    # put the server back (configuration restored above)
     lab.run(ovpn, "systemctl restart openvpn-server@fleet")
