@@ -188,6 +188,19 @@ def test_parse_openvpn_config_unix_tcp_relative():
     assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["management"] is None
 
 
+def test_reread_files_and_run_as():
+    text = ("ca /p/ca.crt\ncert /p/s.crt\nkey /p/s.key\ncrl-verify /p/crl.d dir\nuser nobody\ngroup nogroup\n"
+            "persist-key\n")
+    info = vpn_facts.parse_openvpn_config(text, "/etc/openvpn/server")
+    assert info["run_as"] == {"user": "nobody", "group": "nogroup"} and info["persist_key"]
+    cand = dict(info, config="/etc/openvpn/server/a.conf")
+    # the key is kept in memory (persist-key); the CRL directory is listed, not its "dir" flag
+    assert vpn_facts.reread_files(cand) == ["/etc/openvpn/server/a.conf", "/p/ca.crt", "/p/s.crt", "/p/crl.d"]
+    cand["persist_key"] = False
+    assert "/p/s.key" in vpn_facts.reread_files(cand)
+    assert vpn_facts.reread_files(dict(cand, config=None)) == []
+
+
 def test_unit_names():
     assert vpn_facts.unit_for("/etc/openvpn/server/edge.conf") == "openvpn-server@edge.service"
     assert vpn_facts.unit_for("/etc/openvpn/site.conf") == "openvpn@site.service"
