@@ -225,6 +225,27 @@ def preflight(need_build=False):
     missing = [c for c in need if shutil.which(c) is None]
     if missing:
         raise LabError("missing commands: %s (run scripts/setup)" % ", ".join(missing))
+    raise_inotify_limit()
+
+
+# Every systemd in a lab host takes inotify instances from the host's per-user
+# budget (root's, shared with every other container on the machine). Debian's
+# default of 128 runs out after a few labs and hosts then hang at boot with
+# "Failed to create inotify object: Too many open files".
+INOTIFY_INSTANCES_WANTED = 1024
+INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def raise_inotify_limit():
+    try:
+        with open(INOTIFY_LIMIT) as f:
+            current = int(f.read().strip())
+        if current < INOTIFY_INSTANCES_WANTED:
+            with open(INOTIFY_LIMIT, "w") as f:
+                f.write("%d\n" % INOTIFY_INSTANCES_WANTED)
+            log("raised fs.inotify.max_user_instances from %d to %d" % (current, INOTIFY_INSTANCES_WANTED))
+    except (OSError, ValueError) as e:
+        log("warning: could not check or raise fs.inotify.max_user_instances: %s" % e)
 
 
 # ---------------------------------------------------------------------------
