@@ -88,24 +88,25 @@ def _to_text(data):
     return data or ""
 
 
-def run_command(argv, timeout):
+def run_command(argv, timeout, stdin_text=None):
     """Run ``argv`` (no shell) and return ``(rc, stdout, stderr)``.
 
     Bounded by ``timeout`` seconds: on expiry the child is killed and reaped and a
     ``VpnControlError(kind="timeout")`` is raised. A missing or non-executable binary
-    raises ``kind="missing_binary"``. stdin is /dev/null.
+    raises ``kind="missing_binary"``. stdin is /dev/null, or ``stdin_text`` when given
+    (occtl's interactive mode reads its commands from there).
     """
     env = dict(os.environ)
     env["LC_ALL"] = "C"
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, close_fds=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
     except OSError as exc:
         raise VpnControlError(
             "cannot run %s: %s (install ocserv, which provides occtl, or set occtl_path)"
             % (argv[0], exc.strerror or exc), kind="missing_binary", command=argv)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = proc.communicate(None if stdin_text is None else stdin_text.encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         try:
@@ -117,6 +118,9 @@ def run_command(argv, timeout):
             % (timeout, " ".join(argv)), kind="timeout", command=argv)
     return proc.returncode, _to_text(stdout), _to_text(stderr)
 
+
+# Runners that take ``stdin_text`` (occtl's interactive mode) say so with this attribute.
+run_command.interactive = True
 
 # ---------------------------------------------------------------------------- errors
 
@@ -1064,6 +1068,61 @@ class OcctlClient(object):
             return False, error
         return True, result.stdout.strip()
 
+    def actions(self, commands, allow_not_found=True):
+        """Several actions: ``[action(command) for command in commands]``, the same results and
+        the same errors, with the commands piped into one interactive occtl when there are
+        several (one process and one control-socket connection instead of one each).
+
+        occtl's interactive mode echoes each command as ``> COMMAND`` before its answer on
+        stdout, prints its errors on stderr (not attributable to a command) and exits 0. A
+        command counts as done only when its answer is the success line or the not-found line
+        of that command and stderr holds nothing but occtl's banner; every other command
+        (and all of them when the run fails) is run again alone by ``action``, which gives
+        today's result or error.
+        """
+        commands = [[str(part) for part in command] for command in commands]
+        runner = self._runner or run_command
+        batch = [command for command in commands if _batchable(command)]
+        outcomes = {}
+        if len(batch) > 1 and getattr(runner, "interactive", False):
+            outcomes = self._interactive(runner, batch, allow_not_found)
+        results = []
+        for command in commands:
+            key = tuple(command)
+            if key in outcomes:
+                results.append(outcomes.pop(key))
+            else:
+                results.append(self.action(command, allow_not_found))
+        return results
+
+    def _interactive(self, runner, commands, allow_not_found):
+        """``{command tuple: action result}`` for the commands one interactive occtl did."""
+        argv = self.argv([], json_output=False)
+        lines = [" ".join(command) for command in commands]
+        started = time.time()
+        try:
+            rc, stdout, stderr = runner(argv, self.timeout, stdin_text="".join(line + "\n" for line in lines))
+        except VpnControlError:
+            return {}   # timeout, missing binary: each command alone says it as before
+        result = OcctlResult(argv + ["batch:", "%d commands" % len(lines)], rc, stdout, stderr, started, time.time())
+        result.stdin = lines
+        self.calls.append(result)
+        answers = _interactive_answers(stdout, lines)
+        if rc != 0 or answers is None or _interactive_errors(stderr):
+            return {}
+        outcomes = {}
+        for command, answer in zip(commands, answers):
+            verb, target = command[0], command[-1]
+            if len(answer) != 1:
+                continue
+            if re.match(r"^user '%s' was (?:disconnected|terminated\b.*)$" % re.escape(target), answer[0]):
+                outcomes[tuple(command)] = (True, answer[0])
+            elif allow_not_found and answer[0] == "could not %s user '%s'" % (verb, target):
+                error = classify_error(self.argv(command, json_output=False), 1, answer[0] + "\n", "", self.socket)
+                if error is not None and error.kind == "not_found":
+                    outcomes[tuple(command)] = (False, error)
+        return outcomes
+
     def disconnect_user(self, name):
         return self.action(["disconnect", "user", name])
 
@@ -1087,6 +1146,44 @@ class OcctlClient(object):
 
     def stop(self):
         return self.action(["stop", "now"], allow_not_found=False)
+
+
+_BATCH_WORD_RE = re.compile(r"^[A-Za-z0-9._@+-]+$")
+
+
+def _batchable(command):
+    """``disconnect|terminate user NAME`` with a plain name: safe to pipe as one line."""
+    return (len(command) == 3 and command[0] in ("disconnect", "terminate") and command[1] == "user"
+            and bool(_BATCH_WORD_RE.match(command[2])))
+
+
+def _interactive_answers(stdout, lines):
+    """occtl's interactive stdout split into each command's answer lines (its ``> COMMAND``
+    echo starts it, a bare ``> `` prompt ends the output); ``None`` unless every command's
+    echo is there, in order."""
+    answers = []
+    rows = stdout.split("\n")
+    if not rows or rows[-1] != "> ":
+        return None
+    for row in rows[:-1]:
+        if len(answers) < len(lines) and row == "> " + lines[len(answers)]:
+            answers.append([])
+        elif answers:
+            if row.strip():
+                answers[-1].append(row)
+        else:
+            return None
+    return answers if len(answers) == len(lines) else None
+
+
+def _interactive_errors(stderr):
+    """What occtl's interactive mode printed on stderr after its banner (which ends with a
+    line of ``=``): errors of some command (connection, permission, unknown command)."""
+    text = stderr or ""
+    marker = re.search(r"^=+\n", text, re.M)
+    if marker is None:
+        return text.strip()
+    return text[marker.end():].strip()
 
 
 # ---------------------------------------------------------------------------- module logic
@@ -1173,8 +1270,8 @@ def ensure_users(client, names, state="terminated", check_mode=False):
     valid for reconnection for each user in ``names``.
 
     One query of the server state (``show users`` + ``show sessions valid``) for all names,
-    one action per user (``terminate user`` on 1.5.0+, else ``disconnect user``), then a
-    verification with the same two queries until the state holds or ``timeout`` passes.
+    one action per user (``terminate user`` on 1.5.0+, else ``disconnect user``; several piped
+    into one interactive occtl, see ``OcctlClient.actions``), then a verification with the same two queries until the state holds or ``timeout`` passes.
     Before 1.5.0 ``disconnect`` invalidates the connection's cookie unless
     ``persistent-cookies`` is on; idle sessions cannot be invalidated: the connections are
     still closed, then the module fails and says which sessions stay valid and why.
@@ -1209,11 +1306,13 @@ def ensure_users(client, names, state="terminated", check_mode=False):
                    _no_terminate_advice(client.version())),
                 kind="unsupported", **result)
         return result
+    actions = []
     for name in todo:
         if terminate and caps["terminate"]:
-            client.terminate_user(name)
+            actions.append(["terminate", "user", name])
         elif before[name]["connections"]:
-            client.disconnect_user(name)   # not found = left meanwhile: fine
+            actions.append(["disconnect", "user", name])   # not found = left meanwhile: fine
+    client.actions(actions)
 
     def current():
         now_users = client.users()
