@@ -276,10 +276,11 @@ def render(run, res):
                                           res["users"], ins["terminate_stdin"]["answers"],
                                           benchlib.fmt_s(ins["terminate_stdin"]["until_gone"])))
                     if ins.get("terminate_stdin") else "not measured in this run"),
-                "- occtl takes one command per process: `ocserv_user` starts one `occtl terminate user NAME` per "
-                "user, so its time grows with the number of users at the cost of one process start and one "
-                "control-socket round trip each (3-4 ms on an idle host, /work/shared/reference/ocserv.md; "
-                "much more under this load).", ""]
+                "- occtl takes one command per process on its command line; `ocserv_user` pipes the "
+                "`terminate user NAME` (or `disconnect user NAME`) of all its users into one interactive occtl "
+                "(`OcctlClient.actions` in `_ocserv.py`, shown above as `batch:`), reads each command's answer "
+                "after occtl's echo of it and runs a command alone again only when its answer is not the plain "
+                "success or not-found line. What remains is the server's own work per termination.", ""]
     out += ["Limits: clients and servers share one container and the machine's 2 cores, so connection "
             "set-up load lingers (the ocserv workers of 200 clients); one host; a live fleet's users would "
             "come from many addresses (here all from 127.0.0.1)."]
