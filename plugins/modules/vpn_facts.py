@@ -411,6 +411,13 @@ ansible_facts:
                   C(openvpn3)).
               type: list
               elements: str
+            sessions:
+              description:
+                - Who is connected to which server, one string per server and user - V(ocserv SOCKET USER) or
+                  V(openvpn INSTANCE COMMON_NAME) - for comparisons before and after a change.
+              type: list
+              elements: str
+              sample: [ocserv /var/run/occtl.socket alice, openvpn server alice]
             stopped:
               description:
                 - Servers that are configured but not running (no control socket), for example the disabled
@@ -839,8 +846,10 @@ def gather_openvpn(cand, timeout, details, connector=None):
                 if status is not None and (status.get("clients") or status.get("title")):
                     clients = status.get("clients", [])
                     out["counts"] = {"clients": len(clients)}
+                    # established clients: a client still in its handshake has no address and CN UNDEF
                     out["_names"] = sorted(set(c["common_name"] for c in clients
-                                               if c.get("common_name") and c["common_name"] != "UNDEF"))
+                                               if c.get("common_name") and c["common_name"] != "UNDEF"
+                                               and c.get("virtual_address")))
                     if out["role"] is None:
                         out["role"] = "server"
                     if details:
@@ -885,9 +894,12 @@ def summarize(ocserv_instances, openvpn, openvpn3):
     connected = 0
     unreachable = []
     stopped = []
+    sessions = set()
     for inst in ocserv_instances:
         connected += inst["counts"]["connected"]
-        names.update(inst.pop("_names", []))
+        inst_names = inst.pop("_names", [])
+        names.update(inst_names)
+        sessions.update("ocserv %s %s" % (inst["socket"], name) for name in inst_names)
         if not inst["reachable"]:
             (stopped if inst.get("error_kind") == "not_running" else unreachable).append("ocserv:%s" % inst["socket"])
     servers = 0
@@ -896,6 +908,7 @@ def summarize(ocserv_instances, openvpn, openvpn3):
             servers += 1
             connected += inst["counts"]["clients"]
             names.update(inst.get("_names", []))
+            sessions.update("openvpn %s %s" % (inst["name"], cn) for cn in inst.get("_names", []))
         inst.pop("_names", None)
         if not inst["reachable"]:
             (stopped if inst.get("error_kind") == "not_running" else unreachable).append("openvpn:%s" % inst["name"])
@@ -909,6 +922,7 @@ def summarize(ocserv_instances, openvpn, openvpn3):
         "usernames": sorted(names),
         "unreachable": unreachable,
         "stopped": stopped,
+        "sessions": sorted(sessions),
     }
 
 

@@ -137,7 +137,9 @@ def test_reload_stops_the_rollout_when_sessions_do_not_come_back(fleet):
         lab.run(ovpn, "mv %s.good %s" % (OVPN_CONF, OVPN_CONF))
     assert res.rc != 0
     check = res.result("Check that the servers are healthy and the sessions are as expected", ovpn)
-    assert check.get("failed") and "OpenVPN client" in check["msg"] and "rollout stops" in check["msg"], check
+    assert check.get("failed") and "rollout stops" in check["msg"], check
+    # one of the two clients could not come back (max-clients 1)
+    assert "openvpn fleet alice" in check["msg"] or "openvpn fleet bob" in check["msg"], check["msg"]
     after = snapshot(lab)
     assert after["ovpn_starts"] == before["ovpn_starts"] + 1
     # the later batches were not touched

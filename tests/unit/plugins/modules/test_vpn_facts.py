@@ -250,6 +250,7 @@ def test_ocserv_connected_users_and_bans(isolated, capsys, monkeypatch, version)
     assert all(isinstance(u["connected_at"], int) for u in oc["users"])
     assert "full_session" not in oc["users"][0]
     assert vpn["summary"]["usernames"] == sorted(context["connected"])
+    assert vpn["summary"]["sessions"] == ["ocserv %s %s" % (sock_path, name) for name in sorted(context["connected"])]
     assert vpn["summary"]["connected"] == len(context["connections"])
     assert oc["capabilities"]["terminate"] is (version == "1.5.0")
     assert vpn["openvpn"] == [] and vpn["openvpn3"]["present"] is False
@@ -361,6 +362,7 @@ def test_openvpn_from_config(isolated, capsys, monkeypatch, version):
     assert instances[1]["source"] == "socket" and instances[1]["role"] == "server"
     assert res["ansible_facts"]["vpn"]["summary"]["usernames"] == ["client1", "client2", "client3"]
     assert res["ansible_facts"]["vpn"]["summary"]["openvpn_servers"] == 2
+    assert "openvpn server client1" in res["ansible_facts"]["vpn"]["summary"]["sessions"]
     # one management session per instance, every command in it, quit last
     assert peers["server"].sent[-1] == "quit" and peers["server"].sent.count("quit") == 1
 
