@@ -134,16 +134,15 @@ def test_reload_stops_the_rollout_when_sessions_do_not_come_back(fleet):
         res = lab.playbook(RELOAD, extra_vars={"reload_hosts": SERVERS, "reload_batch": 1,
                                                "reload_settle_timeout": 20})
     finally:
-        lab.run(ovpn, "mv %s.good %s" % (OVPN_CONF, OVPN_CONF))
+        # configuration back, and the server started with it
+        lab.run(ovpn, "mv %s.good %s && systemctl restart openvpn-server@fleet" % (OVPN_CONF, OVPN_CONF))
     assert res.rc != 0
     check = res.result("Check that the servers are healthy and the sessions are as expected", ovpn)
     assert check.get("failed") and "rollout stops" in check["msg"], check
     # one of the two clients could not come back (max-clients 1)
     assert "openvpn fleet alice" in check["msg"] or "openvpn fleet bob" in check["msg"], check["msg"]
     after = snapshot(lab)
-    assert after["ovpn_starts"] == before["ovpn_starts"] + 1
+    assert after["ovpn_starts"] >= before["ovpn_starts"] + 1   # + the restart that puts it back
     # the later batches were not touched
     for host in lab.groups["ocserv_servers"][1:]:
         assert after["ocserv"][host] == before["ocserv"][host], host
-    # put the server back (configuration restored above)
-    lab.run(ovpn, "systemctl restart openvpn-server@fleet")
