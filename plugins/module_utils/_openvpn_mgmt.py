@@ -954,7 +954,7 @@ def connection_argument_spec():
         host=dict(type="str"),
         port=dict(type="int"),
         password=dict(type="str", no_log=True),
-        password_file=dict(type="path"),
+        password_file=dict(type="path", no_log=False),
         timeout=dict(type="float", default=DEFAULT_TIMEOUT),
     )
 
