@@ -7,12 +7,12 @@ dir=$1; remote=$2; port=$3; shift 3
 umask 077
 mkdir -p "$dir/pki/clients" "$dir/profiles"
 cd "$dir/pki"
-ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-[ -s ca.crt ] || openssl req -x509 $ec -days 3650 -subj "/CN=fleet test CA" -keyout ca.key -out ca.crt \
+newkey() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "$@"; }
+[ -s ca.crt ] || newkey -x509 -days 3650 -subj "/CN=fleet test CA" -keyout ca.key -out ca.crt \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 sign() {  # sign NAME-PATH CN EKU
     [ -s "$1.crt" ] && return 0
-    openssl req $ec -subj "/CN=$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
+    newkey -subj "/CN=$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
     printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=%s\n' "$3" > "$1.ext"
     openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" -days 825 \
         -extfile "$1.ext" -out "$1.crt" 2>/dev/null
