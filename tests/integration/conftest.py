@@ -113,6 +113,16 @@ class PlaybookResult:
             out.extend(play.get("tasks", []))
         return out
 
+    def failures(self):
+        """``["task @ host: msg", ...]`` for every failed or unreachable task result, in run order."""
+        out = []
+        for t in self.tasks():
+            name = t.get("task", {}).get("name", "?")
+            for host, res in t.get("hosts", {}).items():
+                if res.get("failed") or res.get("unreachable"):
+                    out.append("%s @ %s: %s" % (name, host, str(res.get("msg", ""))[:500]))
+        return out
+
     def results(self, task_name):
         """``{host: result_dict}`` of the task called ``task_name``.
 

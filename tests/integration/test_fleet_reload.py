@@ -20,8 +20,13 @@ OCSERV_RELOAD_MARK = "reloading configuration|reading supplemental config"
 
 
 def restore(lab):
-    res = lab.playbook(os.path.join(FLEET, "restore.yml"), timeout=900)
-    assert res.rc == 0, (res.stats, res.stderr[-3000:], res.stdout[-3000:])
+    # restore.yml waits for clients to come back after disruptive tests; on a loaded machine a wait
+    # can run out once, so a failed restore is tried a second time before the tests give up.
+    for _attempt in (1, 2):
+        res = lab.playbook(os.path.join(FLEET, "restore.yml"), timeout=900)
+        if res.rc == 0:
+            return
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-2000:])
 
 
 @pytest.fixture(scope="module")
