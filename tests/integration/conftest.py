@@ -377,3 +377,22 @@ def lab():
                     os.rmdir(_users_dir(lab_id))
                 except OSError:
                     pass
+
+
+@pytest.fixture(scope="module")
+def fleet(lab):
+    """The lab put back in the fleet tests' starting state (tests/integration/playbooks/fleet/restore.yml)
+    before and after a module of fleet tests (revoke, reload) that revokes or reloads things."""
+    _restore_fleet(lab)
+    yield lab
+    _restore_fleet(lab)
+
+
+def _restore_fleet(lab):
+    # restore.yml waits for clients to come back after disruptive tests; on a loaded machine a wait
+    # can run out once, so a failed restore is tried a second time before the tests give up.
+    for _attempt in (1, 2):
+        res = lab.playbook(os.path.join(HERE, "playbooks", "fleet", "restore.yml"), timeout=900)
+        if res.rc == 0:
+            return
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-2000:])

@@ -19,23 +19,6 @@ OVPN_SOCKET = "/run/openvpn-mgmt/fleet.sock"
 OCSERV_RELOAD_MARK = "reloading configuration|reading supplemental config"
 
 
-def restore(lab):
-    # restore.yml waits for clients to come back after disruptive tests; on a loaded machine a wait
-    # can run out once, so a failed restore is tried a second time before the tests give up.
-    for _attempt in (1, 2):
-        res = lab.playbook(os.path.join(FLEET, "restore.yml"), timeout=900)
-        if res.rc == 0:
-            return
-    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-2000:])
-
-
-@pytest.fixture(scope="module")
-def fleet(lab):
-    restore(lab)
-    yield lab
-    restore(lab)
-
-
 def ocserv_reloads(lab, host):
     out = lab.run(host, "journalctl -u ocserv --no-pager -o cat | grep -cE '%s' || true" % OCSERV_RELOAD_MARK).stdout
     return int(out.strip() or 0)

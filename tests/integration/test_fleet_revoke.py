@@ -12,7 +12,6 @@ import json
 import os
 import time
 
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -21,23 +20,6 @@ FLEET = os.path.join(HERE, "playbooks", "fleet")
 OVPN_SOCKET = "/run/openvpn-mgmt/fleet.sock"
 USER = "bob"        # revoked
 OTHER = "alice"     # must stay connected
-
-
-def restore(lab):
-    # restore.yml waits for clients to come back after disruptive tests; on a loaded machine a wait
-    # can run out once, so a failed restore is tried a second time before the tests give up.
-    for _attempt in (1, 2):
-        res = lab.playbook(os.path.join(FLEET, "restore.yml"), timeout=900)
-        if res.rc == 0:
-            return
-    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-2000:])
-
-
-@pytest.fixture(scope="module")
-def fleet(lab):
-    restore(lab)
-    yield lab
-    restore(lab)
 
 
 def ocserv_users(lab, host):
