@@ -378,11 +378,14 @@ def _repairs(text):
     removed (its usual forms by ``str.replace`` and at the array's end, then any whitespace
     by a regex)."""
     yield text
-    quick = text.replace(",\n  }", "\n  }") if ",\n  }" in text else text
-    end = quick.rstrip(" \t\r\n")
-    if end.endswith(",\n]"):
-        quick = end[:-3] + "\n]" + quick[len(end):]
-    if quick != text:
+    # str.replace returns the text itself when there is nothing to replace; the end of the
+    # array is looked at in a short tail (no copy of a large output just to strip it)
+    quick = text.replace(",\n  }", "\n  }")
+    tail = quick[-64:]
+    end = len(quick) - len(tail) + len(tail.rstrip(" \t\r\n"))
+    if quick.endswith(",\n]", 0, end):
+        quick = quick[:end - 3] + "\n]" + quick[end:]
+    if quick is not text:
         yield quick
     fixed = _TRAILING_COMMA_RE.sub(r"\1", quick)
     if fixed != quick:
