@@ -476,6 +476,89 @@ def _same(line, current, entry):
             and Entry.parse(line) is not None)
 
 
+class AccountsPlan(object):
+    """Several users' plans applied one after the other to the same lines (one write)."""
+
+    def __init__(self, lines_before, lines_after, plans):
+        self.lines_before = lines_before
+        self.lines_after = lines_after
+        self.plans = plans      # [(name, Plan)] in the order given
+
+    @property
+    def changed(self):
+        return self.lines_before != self.lines_after
+
+    def changed_names(self):
+        return [name for name, one in self.plans if one.changed]
+
+
+def plan_accounts(lines, names, state):
+    """Lock (``locked``) or remove (``absent``) every user of ``names``: one plan for the
+    whole file. Users that are not in the file are left alone (they cannot log in)."""
+    if state not in ("locked", "absent"):
+        raise ValueError(state)
+    plans = []
+    current = lines
+    for name in names:
+        one = plan(current, name, state=state)
+        plans.append((name, one))
+        current = one.lines_after
+    return AccountsPlan(lines, current, plans)
+
+
+def account_state(one):
+    """What a user's entry says after ``one`` (a Plan): ``locked``, ``active`` or ``absent``."""
+    if one.after is None:
+        return "absent"
+    return "locked" if one.after.locked else "active"
+
+
+def update_file(path, compute, check_mode=False, lock_timeout=10, selinux=None, before_write=None):
+    """Apply ``compute(lines)`` (a plan with ``changed`` and ``lines_after``) to ``path`` with
+    ocpasswd's lock; returns the plan that was applied (or would be, in check mode).
+
+    The plan is computed again under the lock, since another writer may have changed the
+    file meanwhile; ``before_write()`` runs under the lock just before the write (backups)."""
+    current = compute(read_lines(path))
+    if check_mode or not current.changed:
+        return current
+    lock, fd = acquire_lock(path, lock_timeout)
+    try:
+        current = compute(read_lines(path))
+        if current.changed and before_write is not None:
+            before_write()
+    except Exception:
+        release_lock(lock, fd)
+        raise
+    if not current.changed:
+        release_lock(lock, fd)
+        return current
+    write_locked(path, lock, fd, current.lines_after, new_mode=0o600, selinux=selinux)
+    return current
+
+
+def block_accounts(path, names, account, check_mode=False, lock_timeout=10, selinux=None):
+    """Lock (``locked``) or remove (``absent``) the users in the password file, or nothing
+    (``keep``): ``(names changed, {name: (state before, state after)})``, where a state is
+    ``active``, ``locked`` or ``absent``. A missing file is an error (the server does not
+    authenticate with it), not "nothing to lock"."""
+    if account == "keep":
+        return [], {}
+    for name in names:
+        validate_name(name)
+    if not os.path.isfile(path):
+        raise VpnControlError("the password file %s does not exist (account=%s needs the server's ocpasswd file; "
+                              "use account=keep for servers that authenticate elsewhere)" % (path, account),
+                              kind="not_found", path=path)
+    applied = update_file(path, lambda lines: plan_accounts(lines, names, account), check_mode=check_mode,
+                          lock_timeout=lock_timeout, selinux=selinux)
+    states = {}
+    for name, one in applied.plans:
+        before = "absent" if not one.before else "locked" if one.before[0].locked else "active"
+        states[name] = (before, account_state(one))
+    return applied.changed_names(), states
+
+
 # ---------------------------------------------------------------------------
 # Writing: ocpasswd's lock protocol + atomic replace keeping attributes
 

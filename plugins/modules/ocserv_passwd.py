@@ -258,25 +258,13 @@ def run(module):
             scheme=params["hash_scheme"], rounds=params["hash_rounds"])
 
     result = {"changed": False, "name": params["name"], "path": path, "backup_file": None}
-    if module.check_mode:
-        plan = compute(_ocpasswd.read_lines(path))
-    else:
-        plan = compute(_ocpasswd.read_lines(path))
-        if plan.changed:
-            lock, fd = _ocpasswd.acquire_lock(path, params["lock_timeout"])
-            try:
-                # Recompute under the lock: another writer may have changed the file meanwhile.
-                plan = compute(_ocpasswd.read_lines(path))
-            except Exception:
-                _ocpasswd.release_lock(lock, fd)
-                raise
-            if plan.changed:
-                if params["backup"] and os.path.exists(path):
-                    result["backup_file"] = module.backup_local(path)
-                new_mode = 0o600
-                _ocpasswd.write_locked(path, lock, fd, plan.lines_after, new_mode=new_mode, selinux=module)
-            else:
-                _ocpasswd.release_lock(lock, fd)
+
+    def backup():
+        if params["backup"] and os.path.exists(path):
+            result["backup_file"] = module.backup_local(path)
+
+    plan = _ocpasswd.update_file(path, compute, check_mode=module.check_mode, lock_timeout=params["lock_timeout"],
+                                 selinux=module, before_write=backup)
 
     for warning in plan.warnings:
         module.warn(warning)

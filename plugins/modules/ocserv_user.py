@@ -25,6 +25,9 @@ description:
     cases the connections are still closed, and the task fails with a message that names the sessions
     that stay valid, why, and what the operator can do.
   - Users that are not connected and have no valid session are left alone (no change, no error).
+  - With O(account=locked) or O(account=absent) the users' accounts in the ocpasswd file are locked or
+    removed first, in the same task, so that nobody logs in again between the two steps (revocation in
+    one task per server; the file is written the way M(vpnfleet.control.ocserv_passwd) writes it).
 author:
   - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
@@ -40,7 +43,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - Per user, the connection ids and the valid session ids before and after.
+      - Per user, the connection ids and the valid session ids before and after, and with O(account)
+        the state of the account in the password file.
   platform:
     platforms: posix
 options:
@@ -59,9 +63,29 @@ options:
     type: str
     choices: [terminated, disconnected]
     default: terminated
+  account:
+    description:
+      - What to do with the users' entries in the ocpasswd file (O(passwd_file)) before their
+        connections are ended.
+      - V(keep) - leave the file alone (the user can log in again with the password).
+      - V(locked) - lock the entries (C(ocpasswd -l)); users not in the file are left alone.
+      - V(absent) - remove the entries.
+      - The file is changed under ocpasswd's lock file; a missing file fails the task (the server does
+        not use this password file: use V(keep) and block the user where it authenticates).
+    type: str
+    choices: [keep, locked, absent]
+    default: keep
+  passwd_file:
+    description:
+      - The ocpasswd file of the server (C(auth = "plain[passwd=...]") in C(ocserv.conf)), used with
+        O(account=locked) or O(account=absent).
+    type: path
+    default: /etc/ocserv/ocpasswd
 notes:
-  - To keep a user out, also block the account (for example with M(vpnfleet.control.ocserv_passwd)
-    O(vpnfleet.control.ocserv_passwd#module:state=locked)); this module ends what exists now.
+  - Ending the connections alone does not keep a user out: use O(account) (or
+    M(vpnfleet.control.ocserv_passwd) O(vpnfleet.control.ocserv_passwd#module:state=locked)) when the server
+    authenticates with a password file, or block the user where the server authenticates (RADIUS, PAM,
+    certificates).
 seealso:
   - module: vpnfleet.control.ocserv_session
   - module: vpnfleet.control.ocserv_info
@@ -72,6 +96,13 @@ EXAMPLES = r"""
   become: true
   vpnfleet.control.ocserv_user:
     name: [alice, bob]
+
+- name: Revoke dave in one task - lock the account in the password file, then end what he has
+  become: true
+  vpnfleet.control.ocserv_user:
+    name: dave
+    account: locked
+    passwd_file: /etc/ocserv/ocpasswd
 
 - name: Only kick carol; her client may reconnect with its cookie (persistent-cookies)
   become: true
@@ -93,6 +124,14 @@ terminated:
   type: list
   elements: str
   sample: [alice]
+accounts:
+  description:
+    - With O(account=locked) or O(account=absent), the users whose entry in O(passwd_file) was locked or
+      removed (would be, in check mode). Empty with O(account=keep).
+  returned: always
+  type: list
+  elements: str
+  sample: [dave]
 error_kind:
   description: On failure, the cause (C(unsupported) for sessions this ocserv cannot invalidate, C(unreachable), ...).
   returned: failure
@@ -114,14 +153,31 @@ def main():
         argument_spec=connection_argument_spec(
             name=dict(type="list", elements="str", required=True, aliases=["user", "users"]),
             state=dict(type="str", default="terminated", choices=["terminated", "disconnected"]),
+            account=dict(type="str", default="keep", choices=["keep", "locked", "absent"]),
+            passwd_file=dict(type="path", default="/etc/ocserv/ocpasswd"),
         ),
         supports_check_mode=True,
     )
+    names = as_list(module.params["name"])
     client = OcctlClient.from_module(module)
+    accounts, account_diff = [], {}
     try:
-        result = ensure_users(client, as_list(module.params["name"]), module.params["state"], module.check_mode)
+        if module.params["account"] != "keep":
+            # imported only when used: every module run compiles what it imports, and most runs keep the file
+            from ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd import block_accounts
+            accounts, account_diff = block_accounts(module.params["passwd_file"], names, module.params["account"],
+                                                    check_mode=module.check_mode, selinux=module)
+        result = ensure_users(client, names, module.params["state"], module.check_mode)
     except VpnControlError as exc:
-        module.fail_json(**exc.fail_kwargs())
+        kwargs = exc.fail_kwargs()
+        kwargs["accounts"] = accounts
+        kwargs["changed"] = bool(accounts) or bool(kwargs.get("changed"))
+        module.fail_json(**kwargs)
+    for name, (before, after) in account_diff.items():
+        result["diff"]["before"].setdefault(name, {})["account"] = before
+        result["diff"]["after"].setdefault(name, {})["account"] = after
+    result["accounts"] = accounts
+    result["changed"] = result["changed"] or bool(accounts)
     module.exit_json(**result)
 
 

@@ -133,3 +133,77 @@ def test_unreachable(version, capsys, monkeypatch):
 def test_empty_name_is_an_error(capsys, monkeypatch):
     res = run(ocserv_user, capsys, monkeypatch, FakeOcctl("1.5.0"), name=["alice", " "])
     assert res["failed"] and res["error_kind"] == "invalid"
+
+
+# erin: an account without a connection in the captured state
+PASSWD = "alice:users:$5$salt$hash\ncarol:users:!$5$salt$hash2\nerin:users:$5$salt$hash3\n"
+
+
+def passwd_file(tmp_path, text=PASSWD):
+    path = tmp_path / "ocpasswd"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_account_locked_first_then_terminated(tmp_path, capsys, monkeypatch):
+    path = passwd_file(tmp_path)
+    fake = server("1.5.0")
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=["alice", "erin", "nosuch"], account="locked",
+              passwd_file=str(path))
+    assert not res.get("failed"), res
+    assert res["changed"] and res["accounts"] == ["alice", "erin"] and res["terminated"] == ["alice"]
+    assert path.read_text() == PASSWD.replace("alice:users:$5", "alice:users:!$5").replace("erin:users:$5", "erin:users:!$5")
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and not os.path.exists(str(path) + ".tmp")
+    assert res["diff"]["before"]["alice"]["account"] == "active" and res["diff"]["after"]["alice"]["account"] == "locked"
+    assert res["diff"]["after"]["nosuch"]["account"] == "absent"
+
+
+def test_account_absent_removes_the_entries(tmp_path, capsys, monkeypatch):
+    path = passwd_file(tmp_path)
+    res = run(ocserv_user, capsys, monkeypatch, server("1.5.0"), name=["erin", "nosuch"], account="absent",
+              passwd_file=str(path))
+    assert not res.get("failed"), res
+    assert res["changed"] and res["accounts"] == ["erin"] and res["terminated"] == []
+    assert "erin:" not in path.read_text() and path.read_text().count("\n") == 2
+
+
+def test_account_check_mode_and_second_run(tmp_path, capsys, monkeypatch):
+    path = passwd_file(tmp_path)
+    res = run(ocserv_user, capsys, monkeypatch, server("1.5.0"), name="erin", account="locked",
+              passwd_file=str(path), _check=True)
+    assert res["changed"] and res["accounts"] == ["erin"] and path.read_text() == PASSWD
+    res = run(ocserv_user, capsys, monkeypatch, server("1.5.0"), name="erin", account="locked", passwd_file=str(path))
+    assert res["changed"] and res["accounts"] == ["erin"] and "erin:users:!$5" in path.read_text()
+    res = run(ocserv_user, capsys, monkeypatch, server("1.5.0"), name="erin", account="locked", passwd_file=str(path))
+    assert not res["changed"] and res["accounts"] == [] and res["terminated"] == []
+
+
+def test_account_missing_file_fails_and_touches_nothing(tmp_path, capsys, monkeypatch):
+    fake = server("1.5.0")
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", account="locked",
+              passwd_file=str(tmp_path / "nosuch"))
+    assert res["failed"] and res["error_kind"] == "not_found" and "does not exist" in res["msg"]
+    assert not res["changed"] and actions(fake) == [] and fake.commands() == []
+
+
+def test_account_busy_file_fails_after_the_lock_timeout(tmp_path, capsys, monkeypatch):
+    path = passwd_file(tmp_path)
+    (tmp_path / "ocpasswd.tmp").write_text("")
+    fake = server("1.5.0")
+    monkeypatch.setattr("ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd.time.sleep",
+                        lambda s: None)
+    clock = iter(range(0, 1000))
+    monkeypatch.setattr("ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd.time.time",
+                        lambda: next(clock))
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", account="locked", passwd_file=str(path))
+    assert res["failed"] and res["error_kind"] == "busy" and path.read_text() == PASSWD and actions(fake) == []
+
+
+def test_account_kept_when_terminate_fails(tmp_path, capsys, monkeypatch):
+    """The lock stays (it is what keeps the user out) and the failure says so."""
+    path = passwd_file(tmp_path)
+    fake = FakeOcctl("1.5.0", {(Q, ("show", "users")): load("1.5.0", "empty", "socket_missing")})
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", account="locked", passwd_file=str(path))
+    assert res["failed"] and res["error_kind"] == "unreachable" and res["changed"] and res["accounts"] == ["alice"]
+    assert "alice:users:!$5" in path.read_text()
