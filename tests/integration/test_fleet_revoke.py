@@ -145,3 +145,27 @@ def test_revoke_refuses_an_empty_request(fleet):
     res = fleet.playbook(REVOKE, extra_vars={"revoke_users": []})
     assert res.rc != 0
     assert "Give revoke_users" in json.dumps(res.data)
+
+
+def test_revoke_with_the_servers_named_in_the_inventory(fleet):
+    """revoke_ocserv_instances names the servers: no discovery, one ocserv_user task per server locks
+    the account and ends the sessions (the fleet fixture unlocks and reconnects afterwards)."""
+    lab = fleet
+    hosts = lab.groups["ocserv_servers"]
+    user = OTHER
+    for host in hosts:
+        assert user in [u["Username"] for u in ocserv_users(lab, host)], host
+    res = lab.playbook(REVOKE, extra_vars={
+        "revoke_users": [user], "revoke_hosts": ",".join(hosts),
+        "revoke_ocserv_instances": [{"socket": "/var/run/occtl.socket", "passwd_file": "/etc/ocserv/ocpasswd"}]})
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    for host in hosts:
+        assert res.result("Find the VPN servers of the host", host).get("skipped"), host
+        got = res.results("Lock the ocserv accounts and terminate their sessions")[host]["results"][0]
+        assert got["changed"] and got["accounts"] == [user] and got["terminated"] == [user], got
+        assert user not in [u["Username"] for u in ocserv_users(lab, host)], host
+        assert user not in ocserv_valid_session_users(lab, host), host
+        assert passwd_line(lab, host, user).split(":")[2].startswith("!"), host
+    text = "\n".join(report(res))
+    for host in hosts:
+        assert any(line.startswith(host) and "accounts locked: %s" % user in line for line in text.splitlines()), text

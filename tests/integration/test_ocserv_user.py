@@ -139,3 +139,59 @@ def test_persistent_cookies_detected(lab):
         oc.stop_unit(lab, "vfl-octest-erin-pc")
         lab.run(server, ["mv", "/root/ocserv.conf.vf-orig", conf])
         oc.fresh(lab, server)
+
+
+def account_play(server, account, passwd_file="/etc/ocserv/ocpasswd", check=False):
+    return """
+- hosts: %s
+  gather_facts: false
+  tasks:
+    - name: Revoke
+      vpnfleet.control.ocserv_user:
+        name: [bob, nosuch-user]
+        account: %s
+        passwd_file: %s
+      check_mode: %s
+      diff: true
+      ignore_errors: true
+""" % (server, account, passwd_file, "true" if check else "false")
+
+
+def passwd_line(lab, server, user):
+    out = lab.run(server, ["sh", "-c", "grep '^%s:' /etc/ocserv/ocpasswd || true" % user]).stdout
+    return out.strip()
+
+
+@pytest.mark.parametrize("server", oc.SERVERS)
+def test_account_locked_then_terminated_in_one_task(lab, server):
+    """bob connected: account=locked locks him in the ocpasswd file and ends his connection in
+    one task; his password no longer logs in; check mode and the second run change nothing; a
+    missing password file fails before anything is done."""
+    oc.restore(lab, server)
+    ids = oc.connections(lab, server, "bob")
+    line = passwd_line(lab, server, "bob")
+    assert ids and line and ":!" not in line
+    try:
+        res = lab.playbook(account_play(server, "locked", passwd_file="/etc/ocserv/nosuch"))
+        got = res.result("Revoke", server)
+        assert got["failed"] and got["error_kind"] == "not_found" and not got["changed"], got
+        assert oc.connections(lab, server, "bob") == ids
+        res = lab.playbook(account_play(server, "locked", check=True))
+        got = res.result("Revoke", server)
+        assert not got.get("failed") and got["changed"] and got["accounts"] == ["bob"], got
+        assert passwd_line(lab, server, "bob") == line and oc.connections(lab, server, "bob") == ids
+        res = lab.playbook(account_play(server, "locked"))
+        got = res.result("Revoke", server)
+        assert not got.get("failed"), got
+        assert got["changed"] and got["accounts"] == ["bob"] and got["disconnected"] == ids
+        assert got["diff"]["before"]["bob"]["account"] == "active" and got["diff"]["after"]["bob"]["account"] == "locked"
+        assert passwd_line(lab, server, "bob").startswith("bob:") and ":!" in passwd_line(lab, server, "bob")
+        assert oc.connections(lab, server, "bob") == []
+        # the password is refused now: no new session for bob
+        assert oc.client(lab, ["vfl-oc", "cookie", server, "bob"]).returncode != 0
+        res = lab.playbook(account_play(server, "locked"))
+        got = res.result("Revoke", server)
+        assert got["changed"] is False and got["accounts"] == [] and got["terminated"] == [], got
+    finally:
+        lab.run(server, ["ocpasswd", "-c", "/etc/ocserv/ocpasswd", "-u", "bob"])
+        oc.restore(lab, server)
