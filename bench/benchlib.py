@@ -229,7 +229,8 @@ class Run(object):
             "- Machine: %s CPUs (%s), %s MiB, %s, kernel %s." % (
                 m["cpus"], m["cpu"], m["mem_mib"], m["os"], m["kernel"]),
             "- Controller: Python %s, ansible-core %s." % (m["python"], self.data["ansible_core"]),
-            "- Load average (1/5/15 min) before: %s, after: %s (the bench lab's own containers count; a figure above 2 before a run means other work on the machine)." % (
+            "- Load average (1/5/15 min) before: %s, after: %s (the bench lab's own containers count; a figure "
+            "above 2 before a run means other work on the machine)." % (
                 _fmt_load(self.data["load_before"]), _fmt_load(self.data.get("load_after"))),
         ]
         for line in extra or []:

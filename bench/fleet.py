@@ -205,9 +205,9 @@ def render(run, res):
         d = res["by_n"][str(n)]["runs"]
         pinned, found = _ratio(d, "pinned", "naive5")["median"], _ratio(d, "ours", "naive5")["median"]
         parts.append("N=%d: %.2fx (%s) with the servers named in the inventory, %.2fx (%s) with discovery; "
-                     "ours %s per host" % (n, pinned, "met" if pinned >= 2 else "**not met**", found,
-                                            "met" if found >= 2 else "**not met**",
-                                            benchlib.fmt_s(_wall(d, "pinned")["median"] / n)))
+                     "ours %s per host" % (
+                         n, pinned, "met" if pinned >= 2 else "**not met**", found,
+                         "met" if found >= 2 else "**not met**", benchlib.fmt_s(_wall(d, "pinned")["median"] / n)))
     out += ["**Result** (how many times faster `playbooks/revoke.yml` is than the naive play with Ansible's default "
             "forks, medians; goal >= 2x at every N, time per host flat): %s." % "; ".join(parts), ""]
     out += run.env_lines([

@@ -70,8 +70,8 @@ options:
       - V(keep) - leave the file alone (the user can log in again with the password).
       - V(locked) - lock the entries (C(ocpasswd -l)); users not in the file are left alone.
       - V(absent) - remove the entries.
-      - The file is changed under ocpasswd's lock file; a missing file fails the task (the server does
-        not use this password file: use V(keep) and block the user where it authenticates).
+      - The file is changed under ocpasswd's lock file. A missing file fails the task, since the server
+        then does not use this password file; use V(keep) there and block the user where it authenticates.
     type: str
     choices: [keep, locked, absent]
     default: keep
@@ -82,7 +82,7 @@ options:
     type: path
     default: /etc/ocserv/ocpasswd
 notes:
-  - Ending the connections alone does not keep a user out: use O(account) (or
+  - Ending the connections alone does not keep a user out. Use O(account) (or
     M(vpnfleet.control.ocserv_passwd) O(vpnfleet.control.ocserv_passwd#module:state=locked)) when the server
     authenticates with a password file, or block the user where the server authenticates (RADIUS, PAM,
     certificates).
