@@ -19,6 +19,8 @@ LAB = os.path.join(benchlib.REPO_ROOT, "lab", "lab")
 SERVERS_SH = os.path.join(benchlib.BENCH_DIR, "lab", "bench-servers.sh")
 CALLBACKS = os.path.join(benchlib.BENCH_DIR, "callback_plugins")
 REMOTE_SH = "/usr/local/sbin/vfl-bench-servers"
+MKPKI = os.path.join(benchlib.REPO_ROOT, "lab", "provision", "openvpn", "mkpki.sh")
+REMOTE_MKPKI = "/usr/local/lib/vfl-bench/mkpki.sh"   # bench-servers.sh's MKPKI
 
 OC_SOCKET = "/run/vfl-bench/oc/occtl.socket"
 OVPN_SOCKET = "/run/vfl-bench/ovpn/mgmt.sock"
@@ -90,9 +92,14 @@ def sh(host, *args, timeout=600, check=True):
 
 
 def push_script(host):
+    """bench-servers.sh and the lab's test PKI script it uses onto ``host``."""
     with open(SERVERS_SH) as f:
         text = f.read()
     lab("exec", host, "--", "sh", "-c", "cat > %s && chmod 755 %s" % (REMOTE_SH, REMOTE_SH), input=text)
+    with open(MKPKI) as f:
+        text = f.read()
+    lab("exec", host, "--", "sh", "-c", "mkdir -p %s && cat > %s" % (os.path.dirname(REMOTE_MKPKI), REMOTE_MKPKI),
+        input=text)
 
 
 def versions(host):

@@ -22,6 +22,7 @@ B=/run/vfl-bench
 OC=$B/oc
 OV=$B/ovpn
 PW=benchpw
+MKPKI=/usr/local/lib/vfl-bench/mkpki.sh
 
 cmd=${1:-}; shift || true
 
@@ -51,7 +52,7 @@ EOF
 case "$cmd" in
   setup)
     n_oc=${1:-200}; n_ov=${2:-50}
-    mkdir -p "$OC/pki" "$OV/pki/newcerts" "$OV/clients"
+    mkdir -p "$OC/pki" "$OV/pki"
     # ---- ocserv
     cd "$OC/pki"
     if [ ! -s server-cert.pem ]; then
@@ -109,50 +110,9 @@ EOF
     fi
     for _ in $(seq 100); do occtl -s "$OC/occtl.socket" show status >/dev/null 2>&1 && break; sleep 0.1; done
     # ---- OpenVPN
-    cd "$OV/pki"
-    if [ ! -s server.crt ]; then
-      : > index.txt; echo 1000 > serial; echo 1000 > crlnumber
-      cat > ca.cnf <<'EOF'
-[ca]
-default_ca = CA_default
-[CA_default]
-dir = .
-database = ./index.txt
-new_certs_dir = ./newcerts
-certificate = ./ca.crt
-private_key = ./ca.key
-serial = ./serial
-crlnumber = ./crlnumber
-default_md = sha256
-default_days = 30
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-[policy_any]
-commonName = supplied
-[v3_server]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature, keyAgreement
-extendedKeyUsage = serverAuth
-[v3_client]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature, keyAgreement
-extendedKeyUsage = clientAuth
-EOF
-      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt \
-        -days 30 -subj /CN=bench-ca 2>/dev/null
-      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
-        -out server.csr -subj /CN=server 2>/dev/null
-      openssl ca -batch -config ca.cnf -extensions v3_server -in server.csr -out server.crt -notext 2>/dev/null
-    fi
-    for i in $(seq 0 $((n_ov - 1))); do
-      cn=$(printf 'client%04d' "$i")
-      [ -s "$OV/clients/$cn.crt" ] && continue
-      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OV/clients/$cn.key" \
-        -out "$OV/clients/$cn.csr" -subj "/CN=$cn" 2>/dev/null
-      openssl ca -batch -config ca.cnf -extensions v3_client -in "$OV/clients/$cn.csr" \
-        -out "$OV/clients/$cn.crt" -notext 2>/dev/null
-    done
+    # the lab's test PKI script (lab/provision/openvpn/mkpki.sh, pushed next to this one)
+    clients=$(for i in $(seq 0 $((n_ov - 1))); do printf 'client%04d ' "$i"; done)
+    sh "$MKPKI" "$OV/pki" server "$clients" "" >/dev/null
     cat > "$OV/server.conf" <<EOF
 mode server
 tls-server
@@ -220,8 +180,8 @@ EOF
       systemctl reset-failed "vfb-ov-$cn.service" 2>/dev/null || true
       systemctl is-active -q "vfb-ov-$cn.service" && continue
       systemd-run -q --unit "vfb-ov-$cn" openvpn --client --dev null --ifconfig-noexec --route-noexec --nobind \
-        --proto udp4 --remote 127.0.0.1 41194 --ca "$OV/pki/ca.crt" --cert "$OV/clients/$cn.crt" \
-        --key "$OV/clients/$cn.key" --remote-cert-tls server --connect-retry 1 1 --explicit-exit-notify 1 \
+        --proto udp4 --remote 127.0.0.1 41194 --ca "$OV/pki/ca.crt" --cert "$OV/pki/$cn.crt" \
+        --key "$OV/pki/$cn.key" --remote-cert-tls server --connect-retry 1 1 --explicit-exit-notify 1 \
         --verb 1 &
       [ $(((i - first + 1) % 20)) -ne 0 ] || wait
     done

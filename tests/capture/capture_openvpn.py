@@ -42,33 +42,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "openvpn")
+OUT = {"dir": FIXTURES}
 
-CA_CNF = """[ca]
-default_ca = CA_default
-[CA_default]
-dir = .
-database = ./index.txt
-new_certs_dir = ./newcerts
-certificate = ./ca.crt
-private_key = ./ca.key
-serial = ./serial
-crlnumber = ./crlnumber
-default_md = sha256
-default_days = 3650
-default_crl_days = 3650
-policy = policy_any
-unique_subject = no
-[policy_any]
-commonName = supplied
-[v3_server]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature, keyAgreement
-extendedKeyUsage = serverAuth
-[v3_client]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature, keyAgreement
-extendedKeyUsage = clientAuth
-"""
+# The test PKI is the lab's (one script for the lab, the captures and the benchmarks).
+MKPKI = os.path.join(REPO, "lab", "provision", "openvpn", "mkpki.sh")
 
 # username/password check for auth-user-pass-verify (via-file): alice/alicepw;
 # with auth-user-pass-optional, certificate-only clients come with no username.
@@ -126,25 +103,9 @@ def run(argv, cwd=None):
 
 
 def make_pki(d):
-    os.makedirs(os.path.join(d, "newcerts"))
-    with open(os.path.join(d, "ca.cnf"), "w") as handle:
-        handle.write(CA_CNF)
-    open(os.path.join(d, "index.txt"), "w").close()
-    for name in ("serial", "crlnumber"):
-        with open(os.path.join(d, name), "w") as handle:
-            handle.write("1000\n")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run(["openssl", "req", "-x509"] + ec
-        + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=capture-ca"], cwd=d)
-    names = [("server", "server", "v3_server")] + [(n, cn, "v3_client") for n, cn, _a, _p in CLIENTS]
-    names.append(("revoked", "revoked1", "v3_client"))
-    for name, cn, ext in names:
-        run(["openssl", "req", "-new"] + ec
-            + ["-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn], cwd=d)
-        run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-extensions", ext, "-in", name + ".csr",
-             "-out", name + ".crt", "-notext"], cwd=d)
-    run(["openssl", "ca", "-config", "ca.cnf", "-revoke", "revoked.crt", "-crl_reason", "keyCompromise"], cwd=d)
-    run(["openssl", "ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"], cwd=d)
+    """CA, server and client certificates (files named by common name) and a CRL revoking
+    ``revoked1``, made by the lab's lab/provision/openvpn/mkpki.sh."""
+    run(["sh", MKPKI, d, "server", " ".join(cn for _n, cn, _a, _p in CLIENTS), "revoked1"])
 
 
 def write(path, text, mode=0o600):
@@ -301,7 +262,7 @@ class Recorder(object):
         self.sock.close()
 
     def save(self, version):
-        directory = os.path.join(FIXTURES, version)
+        directory = os.path.join(OUT["dir"], version)
         if not os.path.isdir(directory):
             os.makedirs(directory)
         data = {
@@ -375,8 +336,8 @@ def capture(env, version, port):
 
         # --- clients (the revoked one must fail)
         for name, cn, source, userpass in CLIENTS:
-            lab.start_client(name, name, source, userpass)
-        lab.start_client("rv", "revoked", "127.0.0.14", False)
+            lab.start_client(name, cn, source, userpass)
+        lab.start_client("rv", "revoked1", "127.0.0.14", False)
         wait_clients(sock, len(CLIENTS))
         lab.wait_log("srv", "certificate revoked")
 
@@ -511,8 +472,8 @@ def capture(env, version, port):
         lab.start_server("dup", ["management %s unix" % env.path("dup.sock"), "duplicate-cn"], 4)
         lab.wait_log("dup", "Initialization Sequence Completed")
         saved_port, lab.port = lab.port, port + 4
-        lab.start_client("d1", "c1", "127.0.0.21", False)
-        lab.start_client("d2", "c1", "127.0.0.22", False)
+        lab.start_client("d1", "client1", "127.0.0.21", False)
+        lab.start_client("d2", "client1", "127.0.0.22", False)
         lab.port = saved_port
         wait_clients(env.host_path("dup.sock"), 2)
         rec = Recorder(env.host_path("dup.sock"), "dupcn",
@@ -586,7 +547,10 @@ def main():
     parser.add_argument("--root", help="root filesystem with the OpenVPN to use (run with chroot)")
     parser.add_argument("--port", type=int, default=41194)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for debugging")
+    parser.add_argument("--out", help="write the fixtures below this directory instead of tests/unit/fixtures/openvpn")
     args = parser.parse_args()
+    if args.out:
+        OUT["dir"] = os.path.abspath(args.out)
     if os.geteuid() != 0:
         sys.exit("run as root (network namespaces, tun devices)")
     netns = "ovcap-%d" % os.getpid()
