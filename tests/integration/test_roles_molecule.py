@@ -1,7 +1,7 @@
 """Run the roles' Molecule scenarios so the test suite covers them.
 
 Each scenario (``roles/<role>/molecule/default``) starts its own bare lab hosts
-(``lab/lab up --id <prefix>-<role> --no-provision``: Debian bookworm and sid
+(``lab/lab up --id <prefix>-<role> --no-provision``: Debian bookworm, trixie and sid
 with systemd as PID 1, reached over SSH), then runs Molecule's full sequence:
 destroy, syntax, create, converge, idempotence, verify, destroy. The verify
 playbooks check the real outcome on the hosts (service, real clients, the
