@@ -5,8 +5,8 @@ NOT used by the collection. parser_scale.py checks that each returns exactly wha
 parser returns on every benchmark input and on every captured fixture before it reports a figure.
 
 * ``occtl_records``: occtl ``-j`` output read by the collection's tolerant reader alone
-  (``_ocserv.parse_json``, a recursive-descent reader in Python) for every output, as
-  ``_ocserv.records`` did before it tried ``json.loads`` first.
+  (``_ocserv.tolerant_records``: ``parse_json``, a recursive-descent reader in Python) for every
+  output, as ``_ocserv.records`` did before it tried ``json.loads`` first.
 * ``parse_status``: ``status 2``/``3`` parsed with the column's key and int-ness looked up per
   cell and every real address split by the regex of ``split_real_address``, as
   ``_openvpn_mgmt.parse_status`` did before it planned the columns once per HEADER.
@@ -17,23 +17,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_m
 
 
 def occtl_records(text):
-    doc = oc.parse_json(text)
-    if doc is None:
-        return []
-    if isinstance(doc, oc.JsonObject):
-        if sum(1 for pair in doc if pair[0] == "ID") > 1:
-            return [oc.to_dict(rec) for rec in oc.split_records(doc)]
-        return [oc.to_dict(doc)] if doc else []
-    if isinstance(doc, list):
-        out = []
-        for item in doc:
-            if isinstance(item, oc.JsonObject):
-                if sum(1 for pair in item if pair[0] == "ID") > 1:
-                    out.extend(oc.to_dict(rec) for rec in oc.split_records(item))
-                else:
-                    out.append(oc.to_dict(item))
-        return out
-    raise ValueError("unexpected JSON value %r" % (doc,))
+    return oc.tolerant_records(text)
 
 
 def parse_status(lines):

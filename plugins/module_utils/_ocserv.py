@@ -10,6 +10,8 @@ Public pieces (other modules import them, keep them stable):
 * ``run_command(argv, timeout)`` - runs one occtl (no shell, bounded, child killed on timeout).
 * ``classify_error(argv, rc, stdout, stderr, socket)`` - a failed run as a ``VpnControlError``.
 * ``iter_json_values(text)`` / ``parse_json(text)`` - tolerant reader for occtl's hand-made JSON.
+* ``records(text)`` - occtl ``-j`` output as a list of dicts (``json.loads`` first, the tolerant
+  reader where it must); ``tolerant_records(text)`` - the same by the tolerant reader alone.
 * ``normalize_user(record)``, ``normalize_session``, ``normalize_status``, ``normalize_ban``,
   ``normalize_ban_point``, ``normalize_iroute`` - one occtl JSON element to the collection's shape.
 * ``OcctlClient`` - the queries and actions the modules use.
@@ -425,6 +427,11 @@ def records(text):
     fast = _fast_records(text)
     if fast is not None:
         return fast
+    return tolerant_records(text)
+
+
+def tolerant_records(text):
+    """``records(text)`` read by the tolerant reader alone (``parse_json``), for every output."""
     doc = parse_json(text)
     if doc is None:
         return []
