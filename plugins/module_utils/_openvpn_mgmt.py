@@ -696,13 +696,19 @@ def _row_to_dict(columns, fields, names):
             row[key] = _int_or_none(value)
         else:
             row[key] = value
+    return _finish_row(row, split_real_address)
+
+
+def _finish_row(row, split_address):
+    """What every status row gets after its columns: the real address split (``proto``,
+    ``real_ip``, ``real_port``), ``UNDEF`` user names as None, ``pending`` for clients."""
     if "real_address" in row:
-        proto, address, host, port = split_real_address(row["real_address"])
+        proto, address, host, port = split_address(row["real_address"])
         row["real_address"] = address
         row["proto"] = proto
         row["real_ip"] = host
         row["real_port"] = port
-    if "username" in row and row["username"] == "UNDEF":
+    if row.get("username") == "UNDEF":
         row["username"] = None
     if "virtual_address" in row and "virtual_ipv6_address" in row:
         # Clients pending management-client-auth have no virtual address yet.
@@ -738,18 +744,7 @@ def _planned_row(keys, ints, values):
                 row[key] = int(value)
             except ValueError:
                 row[key] = None
-    if "real_address" in row:
-        proto, address, host, port = _split_real_address_fast(row["real_address"])
-        row["real_address"] = address
-        row["proto"] = proto
-        row["real_ip"] = host
-        row["real_port"] = port
-    if row.get("username") == "UNDEF":
-        row["username"] = None
-    if "virtual_address" in row and "virtual_ipv6_address" in row:
-        # Clients pending management-client-auth have no virtual address yet.
-        row["pending"] = not row["virtual_address"] and not row["virtual_ipv6_address"]
-    return row
+    return _finish_row(row, _split_real_address_fast)
 
 
 _TAG_RE = re.compile(r"^([A-Z_]+)([,\t])")
