@@ -19,6 +19,20 @@ VERSION = {"bookworm": "1.1.6", "trixie": "1.3.0", "sid": "1.5.0"}
 CLIENT = "client"
 
 
+def one_task_play(server, name, module, args, check=False, diff=True):
+    """A play of one ``vpnfleet.control.MODULE`` task called ``name`` on ``server``, failures kept
+    (``ignore_errors``) so that the test reads them; ``args``: the task's option lines as YAML
+    (``"name: [bob, nosuch]"``)."""
+    lines = ["- hosts: %s" % server, "  gather_facts: false", "  tasks:", "    - name: %s" % name,
+             "      vpnfleet.control.%s:" % module]
+    lines += ["        %s" % arg for arg in args]
+    lines += ["      check_mode: %s" % ("true" if check else "false")]
+    if diff:
+        lines.append("      diff: true")
+    lines.append("      ignore_errors: true")
+    return "\n".join(lines) + "\n"
+
+
 def occtl(lab, host, *args, **kw):
     return lab.run(host, ["occtl"] + list(args), check=False, timeout=kw.get("timeout", 30))
 

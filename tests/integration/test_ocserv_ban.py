@@ -15,18 +15,7 @@ import ocserv_support as oc  # noqa: E402
 
 
 def ban_play(server, ips, check=False):
-    return """
-- hosts: %s
-  gather_facts: false
-  tasks:
-    - name: Ban
-      vpnfleet.control.ocserv_ban:
-        ip: %s
-      check_mode: %s
-      diff: true
-      ignore_errors: true
-""" % (server, ips, "true" if check else "false")
-
+    return oc.one_task_play(server, "Ban", "ocserv_ban", ["ip: %s" % ips], check)
 
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_real_ban_lifted(lab, server):

@@ -23,18 +23,8 @@ def reloads(lab, server):
 
 
 def server_play(server, state, config=None, check=False):
-    return """
-- hosts: %s
-  gather_facts: false
-  tasks:
-    - name: Server
-      vpnfleet.control.ocserv_server:
-        state: %s
-        %s
-      check_mode: %s
-      ignore_errors: true
-""" % (server, state, "config: %s" % config if config else "", "true" if check else "false")
-
+    return oc.one_task_play(server, "Server", "ocserv_server",
+                            ["state: %s" % state] + (["config: %s" % config] if config else []), check, diff=False)
 
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_reload_validated(lab, server):

@@ -15,23 +15,7 @@ import ocserv_support as oc  # noqa: E402
 
 
 def session_play(server, select, state="terminated", check=False):
-    return """
-- hosts: %s
-  gather_facts: false
-  tasks:
-    - name: Session
-      vpnfleet.control.ocserv_session:
-        %s
-        state: %s
-      check_mode: %s
-      diff: true
-      ignore_errors: true
-""" % (server, select, state, "true" if check else "false")
-
-
-def session_of(lab, server, conn_id):
-    return [u for u in oc.users(lab, server) if u["ID"] == conn_id][0]
-
+    return oc.one_task_play(server, "Session", "ocserv_session", [select, "state: %s" % state], check)
 
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_terminate_by_full_sid_keeps_other_connection(lab, server):

@@ -15,19 +15,7 @@ import ocserv_support as oc  # noqa: E402
 
 
 def user_play(server, name, state="terminated", check=False):
-    return """
-- hosts: %s
-  gather_facts: false
-  tasks:
-    - name: User
-      vpnfleet.control.ocserv_user:
-        name: %s
-        state: %s
-      check_mode: %s
-      diff: true
-      ignore_errors: true
-""" % (server, name, state, "true" if check else "false")
-
+    return oc.one_task_play(server, "User", "ocserv_user", ["name: %s" % name, "state: %s" % state], check)
 
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_terminated_connected_user_cookie_dead(lab, server):
@@ -142,20 +130,8 @@ def test_persistent_cookies_detected(lab):
 
 
 def account_play(server, account, passwd_file="/etc/ocserv/ocpasswd", check=False):
-    return """
-- hosts: %s
-  gather_facts: false
-  tasks:
-    - name: Revoke
-      vpnfleet.control.ocserv_user:
-        name: [bob, nosuch-user]
-        account: %s
-        passwd_file: %s
-      check_mode: %s
-      diff: true
-      ignore_errors: true
-""" % (server, account, passwd_file, "true" if check else "false")
-
+    return oc.one_task_play(server, "Revoke", "ocserv_user", [
+        "name: [bob, nosuch-user]", "account: %s" % account, "passwd_file: %s" % passwd_file], check)
 
 def passwd_line(lab, server, user):
     out = lab.run(server, ["sh", "-c", "grep '^%s:' /etc/ocserv/ocpasswd || true" % user]).stdout
