@@ -17,6 +17,7 @@ import ocserv_support as oc  # noqa: E402
 def ban_play(server, ips, check=False):
     return oc.one_task_play(server, "Ban", "ocserv_ban", ["ip: %s" % ips], check)
 
+
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_real_ban_lifted(lab, server):
     src = lab.ban_source_ip

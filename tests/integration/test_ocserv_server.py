@@ -26,6 +26,7 @@ def server_play(server, state, config=None, check=False):
     return oc.one_task_play(server, "Server", "ocserv_server",
                             ["state: %s" % state] + (["config: %s" % config] if config else []), check, diff=False)
 
+
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_reload_validated(lab, server):
     oc.restore(lab, server)

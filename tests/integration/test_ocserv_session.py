@@ -17,6 +17,11 @@ import ocserv_support as oc  # noqa: E402
 def session_play(server, select, state="terminated", check=False):
     return oc.one_task_play(server, "Session", "ocserv_session", [select, "state: %s" % state], check)
 
+
+def session_of(lab, server, conn_id):
+    return [u for u in oc.users(lab, server) if u["ID"] == conn_id][0]
+
+
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_terminate_by_full_sid_keeps_other_connection(lab, server):
     """carol twice: ending one session by its full id leaves the other connection alone."""

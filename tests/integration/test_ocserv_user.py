@@ -17,6 +17,7 @@ import ocserv_support as oc  # noqa: E402
 def user_play(server, name, state="terminated", check=False):
     return oc.one_task_play(server, "User", "ocserv_user", ["name: %s" % name, "state: %s" % state], check)
 
+
 @pytest.mark.parametrize("server", oc.SERVERS)
 def test_terminated_connected_user_cookie_dead(lab, server):
     """erin connected with a cookie: check mode changes nothing, the real run ends the
@@ -132,6 +133,7 @@ def test_persistent_cookies_detected(lab):
 def account_play(server, account, passwd_file="/etc/ocserv/ocpasswd", check=False):
     return oc.one_task_play(server, "Revoke", "ocserv_user", [
         "name: [bob, nosuch-user]", "account: %s" % account, "passwd_file: %s" % passwd_file], check)
+
 
 def passwd_line(lab, server, user):
     out = lab.run(server, ["sh", "-c", "grep '^%s:' /etc/ocserv/ocpasswd || true" % user]).stdout
