@@ -506,11 +506,11 @@ def plan_accounts(lines, names, state):
     return AccountsPlan(lines, current, plans)
 
 
-def account_state(one):
-    """What a user's entry says after ``one`` (a Plan): ``locked``, ``active`` or ``absent``."""
-    if one.after is None:
+def entry_state(entry):
+    """What a user's entry says: ``locked``, ``active``, or ``absent`` for None."""
+    if entry is None:
         return "absent"
-    return "locked" if one.after.locked else "active"
+    return "locked" if entry.locked else "active"
 
 
 def update_file(path, compute, check_mode=False, lock_timeout=10, selinux=None, before_write=None):
@@ -538,12 +538,10 @@ def update_file(path, compute, check_mode=False, lock_timeout=10, selinux=None, 
 
 
 def block_accounts(path, names, account, check_mode=False, lock_timeout=10, selinux=None):
-    """Lock (``locked``) or remove (``absent``) the users in the password file, or nothing
-    (``keep``): ``(names changed, {name: (state before, state after)})``, where a state is
-    ``active``, ``locked`` or ``absent``. A missing file is an error (the server does not
-    authenticate with it), not "nothing to lock"."""
-    if account == "keep":
-        return [], {}
+    """Lock (``locked``) or remove (``absent``) the users in the password file:
+    ``(names changed, {name: (state before, state after)})``, a state as ``entry_state`` says
+    it. A missing file is an error (the server does not authenticate with it), not "nothing
+    to lock"."""
     for name in names:
         validate_name(name)
     if not os.path.isfile(path):
@@ -554,8 +552,8 @@ def block_accounts(path, names, account, check_mode=False, lock_timeout=10, seli
                           lock_timeout=lock_timeout, selinux=selinux)
     states = {}
     for name, one in applied.plans:
-        before = "absent" if not one.before else "locked" if one.before[0].locked else "active"
-        states[name] = (before, account_state(one))
+        # ocserv reads a user's first line only
+        states[name] = (entry_state(one.before[0] if one.before else None), entry_state(one.after))
     return applied.changed_names(), states
 
 
