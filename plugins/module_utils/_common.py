@@ -48,3 +48,28 @@ def unique(items):
             seen.add(item)
             result.append(item)
     return result
+
+
+# One day: long enough for any control-socket operation, short enough that a
+# typo (seconds taken for milliseconds) is caught instead of hanging a play.
+MAX_TIMEOUT = 86400.0
+
+
+def check_timeout(value, name="timeout", maximum=MAX_TIMEOUT):
+    """``value`` as a float number of seconds, or ``VpnControlError(kind='invalid')``.
+
+    Refuses what would make a wait unbounded or meaningless: ``nan`` (every
+    comparison with it is false, so a deadline never passes), ``inf``, zero,
+    negative values, and anything above ``maximum``.
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise VpnControlError("%s must be a number of seconds, got %r." % (name, value), kind="invalid")
+    # "not (0 < x <= max)" is also true for nan, which fails every comparison.
+    if not 0 < seconds <= maximum:
+        raise VpnControlError(
+            "%s must be greater than 0 and at most %d seconds, got %r." % (name, maximum, value),
+            kind="invalid",
+        )
+    return seconds
