@@ -1139,9 +1139,6 @@ class OcctlClient(object):
     def disconnect_id(self, conn_id):
         return self.action(["disconnect", "id", str(conn_id)])
 
-    def terminate_user(self, name):
-        return self.action(["terminate", "user", name])
-
     def terminate_id(self, conn_id):
         return self.action(["terminate", "id", str(conn_id)])
 
