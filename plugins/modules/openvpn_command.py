@@ -126,6 +126,9 @@ REFUSED = {
     "exit": "the module ends the session itself",
     "client-auth": "it expects configuration lines and END after it; use client-auth-nt",
     "client-pf": "it expects a packet filter block after it",
+    "rsa-sig": "it expects a signature block after it",
+    "pk-sig": "it expects a signature block after it",
+    "certificate": "it expects a certificate block after it",
 }
 
 
@@ -139,15 +142,21 @@ def main():
             supports_check_mode=True,
         )
     )
-    command = module.params["command"].strip()
-    words = split_command(command)
+    # ASCII blanks around the line (a YAML block scalar's final newline) are not part of it.
+    command = module.params["command"].strip(" \t\r\n\v\f")
+    try:
+        # The words as the server will read them (OpenVPN's quoting); a line it
+        # would refuse or read differently fails here, before connecting.
+        words = split_command(command)
+    except ManagementError as exc:
+        module.fail_json(**exc.fail_kwargs())
     if not words:
-        module.fail_json(msg="command is empty.")
-    if "\n" in command or "\r" in command:
-        module.fail_json(msg="command must be a single line.")
-    verb = words[0].lower()
+        module.fail_json(msg="command is empty (or a comment, which the server does not answer).",
+                         error_kind="invalid")
+    verb = words[0]
     if verb in REFUSED:
-        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]))
+        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
+                         error_kind="invalid")
     read_only = command_is_read_only(command)
     result = {"changed": not read_only, "read_only": read_only, "lines": [], "notifications": []}
     try:
