@@ -1115,14 +1115,14 @@ def parse_state_line(line):
 
 def parse_state(lines):
     """Bare ``state``: the current state as a dict (``state all``: the last line)."""
-    lines = [line for line in lines if line and not line.startswith(">")]
+    lines = [line for line in lines if line and line != "END" and not line.startswith(">")]
     if not lines:
         return {}
     return parse_state_line(lines[-1])
 
 
 def parse_state_history(lines):
-    return [parse_state_line(line) for line in lines if line and not line.startswith(">")]
+    return [parse_state_line(line) for line in lines if line and line != "END" and not line.startswith(">")]
 
 
 def _parse_key_values(text, what):
