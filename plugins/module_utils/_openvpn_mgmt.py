@@ -42,6 +42,14 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
 DEFAULT_TIMEOUT = 10
 
 PASSWORD_PROMPT = b"ENTER PASSWORD:"
+
+# OpenVPN 2.7.8 (not 2.6): when a queued management client gives up (closes
+# before it was served), the next client is accepted but gets no banner until
+# yet another connection arrives, although nobody holds the interface.  So
+# while nothing at all has come, the client opens a short extra connection
+# after this many seconds, then after twice as long, and so on within its
+# timeout.  A server that is really busy is not disturbed by it.
+STALL_PROBE_FIRST = 1.0
 BANNER_PREFIX = ">INFO:OpenVPN Management Interface Version"
 
 class ManagementError(VpnControlError):
@@ -330,7 +338,7 @@ class ManagementClient(object):
     """
 
     def __init__(self, socket_path=None, host=None, port=None, password=None,
-                 timeout=DEFAULT_TIMEOUT, connector=None):
+                 timeout=DEFAULT_TIMEOUT, connector=None, probe_connector=None):
         if not socket_path and not host:
             raise ManagementError("Either socket or host and port are required.", kind="invalid")
         if password is not None:
@@ -344,6 +352,10 @@ class ManagementClient(object):
         except VpnControlError as exc:
             raise ManagementError(exc.msg, kind=exc.kind)
         self.connector = connector
+        # Opens the short extra connections that wake a stalled 2.7.8 server
+        # (tests; by default the same target as the session, none with a connector).
+        self.probe_connector = probe_connector
+        self.probes = 0
         self.sock = None
         self.buffer = b""
         self.notifications = []
@@ -508,10 +520,15 @@ class ManagementClient(object):
     # ----------------------------------------------------------------- session
     def connect(self):
         """Open the session: password exchange, banner.  Bounded by ``timeout``."""
-        deadline = time.time() + self.timeout
+        start = time.time()
+        deadline = start + self.timeout
         self.sock = self._open(deadline)
         self.buffer = b""
         password_sent = False
+        heard = False
+        can_probe = self.connector is None or self.probe_connector is not None
+        probe_delay = STALL_PROBE_FIRST
+        probe_at = start + probe_delay
         try:
             while True:
                 # The prompt has no line end: look at the raw buffer.
@@ -535,7 +552,22 @@ class ManagementClient(object):
                     continue
                 if b"\n" not in self.buffer:
                     if PASSWORD_PROMPT.startswith(self.buffer) or not self.buffer:
-                        self._recv(deadline, "the banner")
+                        if heard or not can_probe:
+                            self._recv(deadline, "the banner")
+                            heard = True
+                            continue
+                        # Nothing yet from the server: busy, or the 2.7.8 stall.
+                        try:
+                            self._recv(min(deadline, probe_at), "the banner")
+                            heard = True
+                        except _Timeout:
+                            now = time.time()
+                            if now >= deadline:
+                                raise
+                            if now >= probe_at:
+                                self._probe(deadline)
+                                probe_delay *= 2
+                                probe_at = time.time() + probe_delay
                         continue
                 line = self._next_line(deadline, "the banner")
                 if line.startswith("SUCCESS: password is correct"):
@@ -586,6 +618,22 @@ class ManagementClient(object):
             raise
         self._usable = True
         return self
+
+    def _probe(self, deadline):
+        """One short extra connection: it wakes an OpenVPN 2.7.8 server that accepted this
+        session but does not serve it (see STALL_PROBE_FIRST).  Never fails the session."""
+        self.probes += 1
+        try:
+            if self.probe_connector is not None:
+                probe = self.probe_connector()
+            else:
+                probe = self._open(min(deadline, time.time() + 1.0))
+        except (ManagementError, OSError, IOError):
+            return
+        try:
+            probe.close()
+        except Exception:
+            pass
 
     def _abort(self):
         self._usable = False

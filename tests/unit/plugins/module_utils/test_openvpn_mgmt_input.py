@@ -329,3 +329,111 @@ def test_c_atoi(text):
     expected = {"12": 12, " 12": 12, "+12": 12, "-3": -3, "12abc": 12, "abc": 0, "": 0,
                 "99999999999999999999": -1, "4294967297": 1, "-4294967297": -1, "2147483648": -2147483648}
     assert m.c_atoi(text) == expected[text]
+
+
+# ------------------------------------------------- server fault: 2.7.8 stall
+
+class StalledServer(object):
+    """OpenVPN 2.7.8 after a queued client gave up: the session is accepted but
+    served only once ``wake_after`` more connections have arrived (None: never, busy)."""
+
+    def __init__(self, wake_after=1):
+        self.wake_after = wake_after
+        self.probes = 0
+        self.main = RecordingSocket()
+        self.main.pending = []
+
+    def probe(self):
+        self.probes += 1
+        if self.wake_after is not None and self.probes == self.wake_after:
+            self.main.pending.append(BANNER)
+        return RecordingSocket()
+
+
+def test_stalled_server_is_woken_by_a_probe(monkeypatch):
+    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    server = StalledServer(wake_after=1)
+    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                probe_connector=server.probe)
+    with client:
+        assert client.pid() == 42
+    assert server.probes == 1 and client.probes == 1
+    assert server.main.sent == b"pid\nquit\n"
+
+
+def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
+    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.1)
+    server = StalledServer(wake_after=None)   # really busy: nobody ever answers
+    client = m.ManagementClient(socket_path="/run/x.sock", timeout=1.0, connector=lambda: server.main,
+                                probe_connector=server.probe)
+    with pytest.raises(m.ManagementError) as exc:
+        client.connect()
+    assert exc.value.kind == "busy"
+    # probes after 0.1, 0.3, 0.7 s (delays 0.1, 0.2, 0.4; the next would be at 1.5 s)
+    assert server.probes == 3
+    assert server.main.sent == b""
+
+
+def test_no_probe_once_the_server_answered(monkeypatch):
+    """A password prompt proves the session is served: a slow answer after it is no stall."""
+    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    server = StalledServer(wake_after=None)
+    server.main.pending = [b"ENTER PASSWORD:"]
+    server.main.sendall = lambda data: None     # and then nothing
+    client = m.ManagementClient(socket_path="/run/x.sock", timeout=0.5, password="pw",
+                                connector=lambda: server.main, probe_connector=server.probe)
+    with pytest.raises(m.ManagementError) as exc:
+        client.connect()
+    assert exc.value.kind == "timeout" and server.probes == 0
+
+
+def test_probe_failure_does_not_fail_the_session(monkeypatch):
+    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    server = StalledServer(wake_after=None)
+
+    def refused():
+        server.probes += 1
+        if server.probes == 2:
+            server.main.pending.append(BANNER)
+        raise OSError(111, "Connection refused")
+
+    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                probe_connector=refused)
+    with client:
+        assert client.pid() == 42
+
+
+def test_real_unix_socket_probe(tmp_path):
+    """Without a connector the probe is a real connection to the same socket."""
+    import socket
+    import threading
+    path = str(tmp_path / "mgmt.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(5)
+    accepted = []
+
+    def serve():
+        first, _addr = listener.accept()        # the session: no banner yet (stalled)
+        second, _addr = listener.accept()       # the probe wakes the server
+        accepted.append(second)
+        first.sendall(BANNER + b"SUCCESS: pid=9\r\n")
+        first.recv(100)
+        first.close()
+
+    thread = threading.Thread(target=serve)
+    thread.daemon = True
+    thread.start()
+    old = m.STALL_PROBE_FIRST
+    m.STALL_PROBE_FIRST = 0.1
+    try:
+        client = m.ManagementClient(socket_path=path, timeout=3)
+        client.connect()
+        assert client.probes == 1 and client.management_version == 5
+        client.close()
+    finally:
+        m.STALL_PROBE_FIRST = old
+        thread.join(3)
+        listener.close()
+        for sock in accepted:
+            sock.close()
