@@ -1281,9 +1281,17 @@ def validate_params(params):
         if isinstance(value, int) and not 0 <= value < 2 ** 32:
             raise ManagementError("client_id must be between 0 and 4294967295, got %r." % value, kind="invalid")
     for name in _KILL_MESSAGE_OPTIONS:
-        if params.get(name) is not None:
-            # The longest form the kill command sends (RESTART,message) must fit one parameter.
-            quote_argument("RESTART," + params[name], name)
+        value = params.get(name)
+        if isinstance(value, str):
+            check_line(value, name)
+            # client-kill sends RESTART,<message> (or HALT,...) as one parameter.
+            limit = MAX_PARAM_BYTES - len("RESTART,")
+            if len(value.encode("utf-8")) > limit:
+                raise ManagementError(
+                    "%s is longer than %d bytes: OpenVPN reads RESTART,<message> as one parameter of at most %d "
+                    "bytes." % (name, limit, MAX_PARAM_BYTES),
+                    kind="invalid",
+                )
 
 
 def client_from_params(params, connector=None):
