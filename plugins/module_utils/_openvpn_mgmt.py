@@ -52,6 +52,7 @@ PASSWORD_PROMPT = b"ENTER PASSWORD:"
 STALL_PROBE_FIRST = 1.0
 BANNER_PREFIX = ">INFO:OpenVPN Management Interface Version"
 
+
 class ManagementError(VpnControlError):
     """A failure talking to the management interface (message fit for ``msg``)."""
 

@@ -26,8 +26,8 @@ except ImportError:  # plain pytest from the checkout: the collection is linked 
 
 # Text weighted towards what matters to the parsers: quotes, backslashes,
 # separators, control characters, digits, multibyte characters.
-SPECIAL = st.sampled_from(list(" \t\n\r\x00\x7f\"'\\#;,:[]./-@C") + [u"\u00e4", u"\u2028", u"\udcff", "udp4:",
-                                                                       "tcp6-server:", "::", "END", "UNDEF"])
+SPECIAL = st.sampled_from(list(" \t\n\r\x00\x7f\"'\\#;,:[]./-@C")
+                          + [u"\u00e4", u"\u2028", u"\udcff", "udp4:", "tcp6-server:", "::", "END", "UNDEF"])
 TEXT = st.one_of(st.text(), st.lists(st.one_of(SPECIAL, st.text(max_size=3)), max_size=30).map("".join))
 SAFE_TEXT = TEXT.filter(lambda t: not m._CONTROL_RE.search(t))
 

@@ -7,7 +7,7 @@ Fixtures: tests/unit/fixtures/openvpn/peer/*.txt, each with its origin in
 tests/unit/fixtures/openvpn/peer/SOURCES (OpenVPN 2.3 to 2.7, status versions 1, 2
 and 3, client mode, IPv6 and v4-mapped real addresses, 2.7 protocol prefixes,
 cached routes, version strings with build tags).  Replies are also played
-through the client over a fake socket, byte for byte as published.
+through the client over a fake socket, with the CRLF line ends the server writes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,6 +36,11 @@ def raw(name):
         return handle.read()
 
 
+def wire(name):
+    """The capture as the server writes it: every line ended by CRLF."""
+    return b"".join(line.rstrip(b"\r") + b"\r\n" for line in raw(name).split(b"\n") if line.rstrip(b"\r"))
+
+
 def lines(name):
     return [line.rstrip("\r") for line in raw(name).decode("utf-8").split("\n") if line.rstrip("\r")]
 
@@ -54,7 +59,7 @@ class OneReplySocket(object):
     def sendall(self, data):
         self.sent += data
         if data != b"quit\n":
-            self.chunks.append(self.reply if self.reply.endswith(b"\n") else self.reply + b"\r\n")
+            self.chunks.append(self.reply)
 
     def recv(self, size):
         if not self.chunks:
@@ -66,7 +71,7 @@ class OneReplySocket(object):
 
 
 def through_client(name, command):
-    sock = OneReplySocket(raw(name))
+    sock = OneReplySocket(wire(name))
     with m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
         reply = client.command(command)
         return reply, client.pop_notifications()
@@ -270,8 +275,8 @@ def test_load_stats_after_a_notification():
 # ------------------------------------------------------------- notifications
 
 def test_client_events_through_the_client():
-    sock = OneReplySocket(raw("Jamie--openvpn-api__client-connect-event.txt")
-                          + raw("Jamie--openvpn-api__client-address-event.txt") + b"SUCCESS: pid=7\r\n")
+    sock = OneReplySocket(wire("Jamie--openvpn-api__client-connect-event.txt")
+                          + wire("Jamie--openvpn-api__client-address-event.txt") + b"SUCCESS: pid=7\r\n")
     with m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
         assert client.pid() == 7
         connect, address = client.pop_notifications()
