@@ -55,7 +55,18 @@ notes:
   - Access to a unix socket is granted by the socket's directory permissions and OpenVPN's
     C(management-client-user) / C(management-client-group) options; a refused user sees the connection
     closed without a banner and the module fails with C(error_kind=permission_denied).
+  - No value reaches the management socket unless the server reads it exactly as written. A password,
+    command, message, name or address with a control character (line feed, carriage return, NUL, TAB, ...),
+    a line longer than 1023 bytes or a parameter longer than 256 bytes fails with C(error_kind=invalid)
+    before the module connects. The table of every input class and its result is in the collection's
+    docs/input-validation.md (section "OpenVPN management interface").
+  - OpenVPN 2.7.8 can leave a newly accepted management client without its banner after an earlier
+    client gave up while queued, until yet another connection arrives. While waiting for the banner the
+    module opens a short extra connection after 1, 2, 4, ... seconds (within O(timeout)) to wake the server.
 seealso:
+  - name: Input validation (OpenVPN management interface)
+    description: Each class of hostile input and what it gets.
+    link: https://github.com/vpnfleet/vpnfleet.control/blob/main/docs/input-validation.md#openvpn-management-interface
   - name: OpenVPN management interface
     description: The protocol these modules speak.
     link: https://github.com/OpenVPN/openvpn/blob/master/doc/management-notes.txt

@@ -35,94 +35,22 @@ import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
     VpnControlError,
+    as_list,
+    check_timeout,
 )
 
 DEFAULT_TIMEOUT = 10
 
 PASSWORD_PROMPT = b"ENTER PASSWORD:"
+
+# OpenVPN 2.7.8 (not 2.6): when a queued management client gives up (closes
+# before it was served), the next client is accepted but gets no banner until
+# yet another connection arrives, although nobody holds the interface.  So
+# while nothing at all has come, the client opens a short extra connection
+# after this many seconds, then after twice as long, and so on within its
+# timeout.  A server that is really busy is not disturbed by it.
+STALL_PROBE_FIRST = 1.0
 BANNER_PREFIX = ">INFO:OpenVPN Management Interface Version"
-
-# Management commands that only read state (``openvpn_command`` reports
-# ``changed: false`` for them).  Keyed by the command word; the value decides
-# from the arguments (None: read-only whatever the arguments).
-_READ_ONLY_ALWAYS = frozenset(
-    [
-        "help",
-        "version",
-        "status",
-        "pid",
-        "load-stats",
-        "test",
-    ]
-)
-# Read-only when called without an argument (with one they set a value).
-_READ_ONLY_BARE = frozenset(
-    ["hold", "verb", "mute", "env-filter", "auth-retry", "bytecount"]
-)
-# History commands: ``state`` / ``state N`` / ``state all`` read,
-# ``state on|off|on all`` switch real-time notification (a session setting
-# that ends with the connection, but still a change of the server's state).
-_HISTORY = frozenset(["state", "log", "echo"])
-
-
-def command_is_read_only(command):
-    """Whether a raw management command only reads state."""
-    words = split_command(command)
-    if not words:
-        return True
-    verb = words[0].lower()
-    args = words[1:]
-    if verb in _READ_ONLY_ALWAYS:
-        return True
-    if verb in _READ_ONLY_BARE:
-        return not args
-    if verb in _HISTORY:
-        if not args:
-            return True
-        return args[0].lower() not in ("on", "off")
-    return False
-
-
-def split_command(command):
-    """Split a command the way the management interface does (spaces, "quotes")."""
-    words = []
-    current = []
-    in_quotes = False
-    have_word = False
-    i = 0
-    while i < len(command):
-        char = command[i]
-        if in_quotes:
-            if char == "\\" and i + 1 < len(command):
-                current.append(command[i + 1])
-                i += 2
-                continue
-            if char == '"':
-                in_quotes = False
-            else:
-                current.append(char)
-        elif char == '"':
-            in_quotes = True
-            have_word = True
-        elif char in " \t":
-            if have_word:
-                words.append("".join(current))
-                current = []
-                have_word = False
-        else:
-            current.append(char)
-            have_word = True
-        i += 1
-    if have_word:
-        words.append("".join(current))
-    return words
-
-
-def quote_argument(text):
-    """One management-interface argument, quoted when needed."""
-    if text and not re.search(r'[\s"\\]', text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class ManagementError(VpnControlError):
@@ -137,6 +65,212 @@ class CommandError(ManagementError):
         super(CommandError, self).__init__(msg, kind="command_error", **details)
         self.command = command
         self.text = text
+
+
+# ---------------------------------------------------------------------------
+# Command lines: what the server reads, and what may be sent to it
+# ---------------------------------------------------------------------------
+#
+# How the server reads a command line (OpenVPN's manage.c ``command_line_add``
+# and ``parse_line``, the same from 2.4 to 2.7):
+#
+# * It keeps LF and the bytes from 0x20 up, except DEL; every other control
+#   byte (NUL, TAB, CR, ...) is dropped without a word, so ``ali\x01ce`` would
+#   arrive as ``alice``.  LF ends the command: a value with an LF in it would
+#   run its rest as a second command.
+# * The line, LF included, goes into a 1024-byte buffer; a longer line empties
+#   the buffer and what follows is read as a command of its own.
+# * parse_line splits the line into at most 16 parameters: blanks separate,
+#   ``"..."`` groups (``\\`` and ``\"`` escapes inside), ``'...'`` groups
+#   (no escapes inside); outside quotes a backslash escapes a blank, ``\\`` or
+#   ``"``.  Any other backslash use, an unterminated quote, a trailing
+#   backslash or a parameter longer than 256 bytes makes the server refuse the
+#   whole line.  A ``#`` or ``;`` where a parameter would start ends the line
+#   (a comment: no parameters, no reply at all).  Command words are compared
+#   case-sensitively.
+#
+# So every line is checked where it is sent (:meth:`ManagementClient._send`),
+# and the modules check their options before connecting (:func:`validate_params`).
+
+MAX_LINE_BYTES = 1023
+MAX_PARAM_BYTES = 256
+MAX_PARAMS = 16
+
+_CONTROL_RE = re.compile(u"[\x00-\x1f\x7f]")
+
+
+def check_line(text, what="A management command"):
+    """``text`` as the bytes of one management line (LF not included).
+
+    Raises :class:`ManagementError` (``invalid``) for text the server would not
+    read as written: control characters (LF, CR, NUL, TAB, ...), text that is
+    not encodable as UTF-8, or a line longer than the server's line buffer.
+    The message never repeats the text (it may be a password).
+    """
+    if not isinstance(text, str):
+        raise ManagementError("%s must be a string." % what, kind="invalid")
+    match = _CONTROL_RE.search(text)
+    if match:
+        raise ManagementError(
+            "%s must not contain control characters (found %r at position %d): OpenVPN ends a management "
+            "command at a line feed and silently drops the other control characters, so the server would "
+            "receive something else." % (what, match.group(0), match.start()),
+            kind="invalid",
+        )
+    try:
+        data = text.encode("utf-8")
+    except UnicodeError:
+        raise ManagementError("%s is not valid text (it cannot be encoded as UTF-8)." % what, kind="invalid")
+    if len(data) > MAX_LINE_BYTES:
+        raise ManagementError(
+            "%s is %d bytes long: the OpenVPN management interface reads at most %d bytes per line (a longer "
+            "line is cut and its rest read as another command)." % (what, len(data), MAX_LINE_BYTES),
+            kind="invalid",
+        )
+    return data
+
+
+_INITIAL, _UNQUOTED, _DQUOTED, _SQUOTED = range(4)
+
+
+def split_command(command):
+    """The parameters the server reads from ``command`` (OpenVPN's ``parse_line``).
+
+    Returns a list of str (empty for a blank line or a comment); raises
+    :class:`ManagementError` (``invalid``) for a line the server would not
+    read as written or would refuse (see the notes above).
+    """
+    check_line(command)
+    words = []
+    current = []
+    size = 0
+    state = _INITIAL
+    backslash = False
+    # parse_line also looks at the terminating NUL (a blank for it).
+    for char in command + "\0":
+        if not backslash and char == "\\" and state != _SQUOTED:
+            backslash = True
+            continue
+        out = None
+        blank = char in (" ", "\0")
+        done = False
+        if state == _INITIAL:
+            if not blank:
+                if char in "#;":
+                    break
+                if not backslash and char == '"':
+                    state = _DQUOTED
+                elif not backslash and char == "'":
+                    state = _SQUOTED
+                else:
+                    out = char
+                    state = _UNQUOTED
+        elif state == _UNQUOTED:
+            if not backslash and blank:
+                done = True
+            else:
+                out = char
+        elif state == _DQUOTED:
+            if not backslash and char == '"':
+                done = True
+            else:
+                out = char
+        elif char == "'":
+            done = True
+        else:
+            out = char
+        if done:
+            words.append("".join(current))
+            current = []
+            size = 0
+            state = _INITIAL
+        if out == "\0":
+            out = None
+        if backslash and out is not None and out not in ('\\', '"', " "):
+            raise ManagementError(
+                "The management command %r uses a backslash OpenVPN refuses: outside single quotes a backslash "
+                "may only precede a blank, a backslash or a double quote." % command,
+                kind="invalid",
+            )
+        backslash = False
+        if out is not None:
+            size += len(out.encode("utf-8"))
+            if size > MAX_PARAM_BYTES:
+                raise ManagementError(
+                    "A parameter of the management command is longer than %d bytes (OpenVPN refuses it)."
+                    % MAX_PARAM_BYTES,
+                    kind="invalid",
+                )
+            current.append(out)
+        if len(words) >= MAX_PARAMS:
+            break
+    if state == _DQUOTED:
+        raise ManagementError("The management command %r has no closing double quote." % command, kind="invalid")
+    if state == _SQUOTED:
+        raise ManagementError("The management command %r has no closing single quote." % command, kind="invalid")
+    if state != _INITIAL:
+        raise ManagementError("The management command %r ends with a backslash." % command, kind="invalid")
+    return words
+
+
+_SAFE_ARGUMENT_RE = re.compile(r"[A-Za-z0-9_.,:@/+=%-]+\Z")
+
+
+def quote_argument(text, what="A management command argument"):
+    """One management-command parameter, quoted when needed; the server reads back exactly ``text``.
+
+    Raises :class:`ManagementError` (``invalid``) for text no command line can
+    carry (control characters, more than 256 bytes).
+    """
+    check_line(text, what)
+    if len(text.encode("utf-8")) > MAX_PARAM_BYTES:
+        raise ManagementError(
+            "%s is longer than %d bytes, the most OpenVPN reads as one parameter." % (what, MAX_PARAM_BYTES),
+            kind="invalid",
+        )
+    if _SAFE_ARGUMENT_RE.match(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def c_atoi(text):
+    """C ``atoi`` as glibc computes it (``(int) strtol(text, NULL, 10)``)."""
+    match = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", text)
+    if not match:
+        return 0
+    value = max(min(int(match.group(1)), 2 ** 63 - 1), -(2 ** 63))
+    value &= 0xFFFFFFFF
+    return value - 2 ** 32 if value >= 2 ** 31 else value
+
+
+# Commands that only read state (``openvpn_command`` reports ``changed: false``
+# and runs them in check mode), by exact command word.
+_READ_ONLY_ALWAYS = frozenset(
+    ["help", "pid", "load-stats", "nclients", "status", "test", "net", "remote-entry-count", "remote-entry-get",
+     "pkcs11-id-count", "pkcs11-id-get"]
+)
+# Read-only without a parameter (with one they set something, even ``version N``,
+# the client version of the session).  Bare ``env-filter`` is not here: it sets
+# the level to 0.  Bare ``bytecount`` is refused by the server.
+_READ_ONLY_BARE = frozenset(["version", "hold", "verb", "mute", "auth-retry", "bytecount"])
+# History commands run their first two parameters: ``N`` / ``all`` read,
+# ``on`` / ``off`` switch real-time notification (a session setting, still a change).
+_HISTORY = frozenset(["state", "log", "echo"])
+
+
+def command_is_read_only(command):
+    """Whether a raw management command only reads state (as the server parses it)."""
+    words = split_command(command)
+    if not words:
+        return True
+    verb, args = words[0], words[1:]
+    if verb in _READ_ONLY_ALWAYS:
+        return True
+    if verb in _READ_ONLY_BARE:
+        return not args
+    if verb in _HISTORY:
+        return not any(arg in ("on", "off") for arg in args[:2])
+    return False
 
 
 class Reply(object):
@@ -205,15 +339,24 @@ class ManagementClient(object):
     """
 
     def __init__(self, socket_path=None, host=None, port=None, password=None,
-                 timeout=DEFAULT_TIMEOUT, connector=None):
+                 timeout=DEFAULT_TIMEOUT, connector=None, probe_connector=None):
         if not socket_path and not host:
             raise ManagementError("Either socket or host and port are required.", kind="invalid")
+        if password is not None:
+            check_line(password, "The management password")
         self.socket_path = socket_path
         self.host = host
         self.port = port
         self.password = password
-        self.timeout = float(timeout)
+        try:
+            self.timeout = check_timeout(timeout)
+        except VpnControlError as exc:
+            raise ManagementError(exc.msg, kind=exc.kind)
         self.connector = connector
+        # Opens the short extra connections that wake a stalled 2.7.8 server
+        # (tests; by default the same target as the session, none with a connector).
+        self.probe_connector = probe_connector
+        self.probes = 0
         self.sock = None
         self.buffer = b""
         self.notifications = []
@@ -335,9 +478,11 @@ class ManagementClient(object):
                 return raw.decode("utf-8", "replace")
             self._recv(deadline, what)
 
-    def _send(self, text):
+    def _send(self, text, what="A management command"):
+        """Send ``text`` as one line: every byte that goes to the server passes here."""
+        data = check_line(text, what)
         try:
-            self.sock.sendall(text.encode("utf-8") + b"\n")
+            self.sock.sendall(data + b"\n")
         except (OSError, IOError) as exc:
             self._usable = False
             self.closed_by_server = True
@@ -376,10 +521,15 @@ class ManagementClient(object):
     # ----------------------------------------------------------------- session
     def connect(self):
         """Open the session: password exchange, banner.  Bounded by ``timeout``."""
-        deadline = time.time() + self.timeout
+        start = time.time()
+        deadline = start + self.timeout
         self.sock = self._open(deadline)
         self.buffer = b""
         password_sent = False
+        heard = False
+        can_probe = self.connector is None or self.probe_connector is not None
+        probe_delay = STALL_PROBE_FIRST
+        probe_at = start + probe_delay
         try:
             while True:
                 # The prompt has no line end: look at the raw buffer.
@@ -398,12 +548,27 @@ class ManagementClient(object):
                             "The %s asks for a password: set password or password_file." % self.target,
                             "auth_required",
                         )
-                    self._send(self.password)
+                    self._send(self.password, "The management password")
                     password_sent = True
                     continue
                 if b"\n" not in self.buffer:
                     if PASSWORD_PROMPT.startswith(self.buffer) or not self.buffer:
-                        self._recv(deadline, "the banner")
+                        if heard or not can_probe:
+                            self._recv(deadline, "the banner")
+                            heard = True
+                            continue
+                        # Nothing yet from the server: busy, or the 2.7.8 stall.
+                        try:
+                            self._recv(min(deadline, probe_at), "the banner")
+                            heard = True
+                        except _Timeout:
+                            now = time.time()
+                            if now >= deadline:
+                                raise
+                            if now >= probe_at:
+                                self._probe(deadline)
+                                probe_delay *= 2
+                                probe_at = time.time() + probe_delay
                         continue
                 line = self._next_line(deadline, "the banner")
                 if line.startswith("SUCCESS: password is correct"):
@@ -448,8 +613,28 @@ class ManagementClient(object):
                 "server is shutting down)." % self.target,
                 "permission_denied",
             )
+        except ManagementError:
+            # e.g. a password the send method refused: nothing was sent, close.
+            self._abort()
+            raise
         self._usable = True
         return self
+
+    def _probe(self, deadline):
+        """One short extra connection: it wakes an OpenVPN 2.7.8 server that accepted this
+        session but does not serve it (see STALL_PROBE_FIRST).  Never fails the session."""
+        self.probes += 1
+        try:
+            if self.probe_connector is not None:
+                probe = self.probe_connector()
+            else:
+                probe = self._open(min(deadline, time.time() + 1.0))
+        except (ManagementError, OSError, IOError):
+            return
+        try:
+            probe.close()
+        except Exception:
+            pass
 
     def _abort(self):
         self._usable = False
@@ -479,12 +664,15 @@ class ManagementClient(object):
         """
         if self.sock is None or not self._usable:
             self._fail("The session with the %s is not usable any more." % self.target, "protocol")
-        if "\n" in command or "\r" in command:
-            raise ManagementError("A management command must be one line: %r" % command, kind="invalid")
+        words = split_command(command)
+        if not words:
+            raise ManagementError(
+                "The management command %r is empty or a comment: the server would not answer it." % command,
+                kind="invalid",
+            )
+        verb = words[0]
         deadline = time.time() + (self.timeout if timeout is None else float(timeout))
         self._send(command)
-        words = split_command(command)
-        verb = words[0].lower() if words else ""
         try:
             reply = self._read_reply(command, verb, words, deadline)
         except _Timeout:
@@ -508,9 +696,8 @@ class ManagementClient(object):
         what = "the reply to %r" % command
         # ``test N`` prints N lines and no END.
         if verb == "test":
-            count = 1
-            if len(words) > 1 and words[1].isdigit():
-                count = int(words[1])
+            # ``test`` alone gets one ERROR line; ``test N`` prints atoi(N) lines (none for N <= 0).
+            count = c_atoi(words[1]) if len(words) > 1 else 1
             lines = []
             while len(lines) < count:
                 line = self._next_line(deadline, what)
@@ -521,6 +708,24 @@ class ManagementClient(object):
                     return Reply(command, "error", line[6:].strip())
                 lines.append(line)
             return Reply(command, "lines", lines=lines)
+        # ``state`` / ``log`` / ``echo`` run each of their first two parameters
+        # and answer each: ``on``/``off`` a SUCCESS line, ``N``/``all`` a block
+        # ended by END, anything else an ERROR line (``log on all``: SUCCESS, history, END).
+        count = min(len(words) - 1, 2) if verb in _HISTORY else 1
+        replies = [self._read_one(command, deadline, what) for _index in range(max(count, 1))]
+        if len(replies) == 1:
+            return replies[0]
+        first, second = replies
+        kind = "error" if "error" in (first.kind, second.kind) else first.kind
+        if kind == "error":
+            bad = first if first.kind == "error" else second
+            return Reply(command, "error", bad.text)
+        if first.kind == "success":
+            return Reply(command, "success", first.text, second.raw_lines())
+        return Reply(command, "lines", lines=first.raw_lines() + second.raw_lines())
+
+    def _read_one(self, command, deadline, what):
+        """One SUCCESS / ERROR line or one block ended by END."""
         while True:
             line = self._next_line(deadline, what)
             if line.startswith(">"):
@@ -530,12 +735,7 @@ class ManagementClient(object):
                 self.notifications.append(_parse_notification(self._client_block))
                 self._client_block = None
             if line.startswith("SUCCESS:"):
-                text = line[8:].strip()
-                # ``log on all`` / ``state on all`` / ``echo on all``: history follows, then END.
-                lowered = [w.lower() for w in words]
-                if verb in _HISTORY and lowered[1:] == ["on", "all"]:
-                    return Reply(command, "success", text, self._read_block(deadline, what, []))
-                return Reply(command, "success", text)
+                return Reply(command, "success", line[8:].strip())
             if line.startswith("ERROR:"):
                 return Reply(command, "error", line[6:].strip())
             return Reply(command, "lines", lines=self._read_block(deadline, what, [line]))
@@ -622,7 +822,15 @@ _PROTO_RE = re.compile(r"^(udp|tcp)[46]?(-server|-client)?:", re.IGNORECASE)
 
 
 def split_real_address(value):
-    """``udp4:1.2.3.4:5`` -> (``udp4``, ``1.2.3.4:5``, ``1.2.3.4``, 5); 2.6: no prefix."""
+    """A status ``Real Address`` as ``(proto, address, host, port)``.
+
+    The forms OpenVPN prints (``mroute_addr_print``): ``1.2.3.4:5``; IPv6
+    without a port (``2001:db8::1``: OpenVPN finds ``addr:port`` too ambiguous),
+    IPv6 with a port in brackets (``[2001:db8::1]:5``), a v4-mapped IPv6 address
+    as IPv4 (``1.2.3.4:5``); 2.7 prefixes the protocol (``udp4:``,
+    ``tcp6-server:``...).  ``udp4:1.2.3.4:5`` -> (``udp4``, ``1.2.3.4:5``,
+    ``1.2.3.4``, 5); ``2001:db8::1`` -> (None, ``2001:db8::1``, ``2001:db8::1``, None).
+    """
     proto = None
     address = value or ""
     match = _PROTO_RE.match(address)
@@ -630,12 +838,15 @@ def split_real_address(value):
         proto = match.group(0)[:-1]
         address = address[match.end():]
     host, port = address, None
-    if ":" in address:
-        head, _sep, tail = address.rpartition(":")
+    if address.startswith("["):
+        head, sep, tail = address.partition("]")
+        if sep and (not tail or (tail[:1] == ":" and tail[1:].isdigit())):
+            host = head[1:]
+            port = int(tail[1:]) if tail else None
+    elif address.count(":") == 1:
+        head, _sep, tail = address.partition(":")
         if tail.isdigit():
             host, port = head, int(tail)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
     return proto, address, host, port
 
 
@@ -701,7 +912,9 @@ def _row_to_dict(columns, fields, names):
 
 def _finish_row(row, split_address):
     """What every status row gets after its columns: the real address split (``proto``,
-    ``real_ip``, ``real_port``), ``UNDEF`` user names as None, ``pending`` for clients."""
+    ``real_ip``, ``real_port``), ``UNDEF`` user names as None, ``pending`` for clients,
+    ``cached`` for routes (OpenVPN appends ``C`` to the virtual address of a route it
+    learned from traffic and keeps in its cache: ``10.8.0.6C``)."""
     if "real_address" in row:
         proto, address, host, port = split_address(row["real_address"])
         row["real_address"] = address
@@ -710,6 +923,11 @@ def _finish_row(row, split_address):
         row["real_port"] = port
     if row.get("username") == "UNDEF":
         row["username"] = None
+    if "last_ref_text" in row or "last_ref" in row:
+        virtual = row.get("virtual_address") or ""
+        row["cached"] = len(virtual) > 1 and virtual.endswith("C")
+        if row["cached"]:
+            row["virtual_address"] = virtual[:-1]
     if "virtual_address" in row and "virtual_ipv6_address" in row:
         # Clients pending management-client-auth have no virtual address yet.
         row["pending"] = not row["virtual_address"] and not row["virtual_ipv6_address"]
@@ -759,6 +977,8 @@ def parse_status(lines):
     """
     if lines and lines[0].startswith("OpenVPN CLIENT LIST"):
         return _parse_status_v1(lines)
+    if lines and lines[0].startswith("OpenVPN STATISTICS"):
+        return _parse_statistics(lines)
     result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
     headers = {}
     plans = {}
@@ -821,6 +1041,24 @@ def parse_status(lines):
     return result
 
 
+def _parse_statistics(lines):
+    """The status of an OpenVPN client (``OpenVPN STATISTICS``, ``name,value`` lines)."""
+    result = {"title": lines[0], "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": [],
+              "statistics": {}}
+    for line in lines[1:]:
+        if line == "END":
+            break
+        name, sep, value = line.partition(",")
+        if not sep:
+            result["rejected"].append(line)
+        elif name == "Updated":
+            result["updated_text"] = value
+        else:
+            number = _int_or_none(value)
+            result["statistics"][_snake(name)] = value if number is None else number
+    return result
+
+
 def _parse_status_v1(lines):
     result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
     section = None
@@ -829,6 +1067,8 @@ def _parse_status_v1(lines):
         if line.startswith("Updated,"):
             result["updated_text"] = line.split(",", 1)[1]
             continue
+        if line == "END":
+            break
         if line in ("ROUTING TABLE", "GLOBAL STATS"):
             section = line
             columns = None
@@ -863,13 +1103,7 @@ def parse_version(lines):
             continue
         value = value.strip()
         if name == "OpenVPN Version":
-            result["title"] = value
-            match = re.match(r"OpenVPN (\S+)(?: (\S+))?", value)
-            if match:
-                result["openvpn"] = match.group(1)
-                if match.group(2) and not match.group(2).startswith("["):
-                    result["platform"] = match.group(2)
-            result["features"] = re.findall(r"\[([^\]]+)\]", value)
+            result.update(parse_title(value))
         elif name == "Management Version":
             result["management"] = _int_or_none(value)
         else:
@@ -877,6 +1111,36 @@ def parse_version(lines):
     match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", result["openvpn"] or "")
     if match:
         result["openvpn_tuple"] = [int(part or 0) for part in match.groups()]
+    return result
+
+
+_TITLE_TOKEN_RE = re.compile(r"\s*(\[[^\]]*\]|built on .*|\S+)")
+
+
+def parse_title(title):
+    """OpenVPN's title string (``version`` and the status TITLE).
+
+    ``OpenVPN 2.7.0 [git:makepkg/ee1577744fb09af7+] x86_64-pc-linux-gnu [SSL (OpenSSL)] [LZO] built on Feb 11 2026``
+    -> ``openvpn`` 2.7.0, ``git`` makepkg/ee1577744fb09af7+, ``platform`` x86_64-pc-linux-gnu,
+    ``features`` [SSL (OpenSSL), LZO], ``built_on`` Feb 11 2026.  Any platform
+    (``Windows-MSVC``, ``amd64-portbld-freebsd14.1``, ...); missing parts are None.
+    """
+    result = {"title": title, "openvpn": None, "platform": None, "features": [], "git": None, "built_on": None}
+    tokens = _TITLE_TOKEN_RE.findall(title or "")
+    if len(tokens) < 2 or tokens[0] != "OpenVPN" or tokens[1].startswith("["):
+        return result
+    result["openvpn"] = tokens[1]
+    for token in tokens[2:]:
+        if token.startswith("["):
+            inner = token[1:-1]
+            if inner.startswith("git:"):
+                result["git"] = inner[len("git:"):]
+            else:
+                result["features"].append(inner)
+        elif token.startswith("built on "):
+            result["built_on"] = token[len("built on "):].strip()
+        elif result["platform"] is None and not result["features"]:
+            result["platform"] = token
     return result
 
 
@@ -900,14 +1164,14 @@ def parse_state_line(line):
 
 def parse_state(lines):
     """Bare ``state``: the current state as a dict (``state all``: the last line)."""
-    lines = [line for line in lines if line and not line.startswith(">")]
+    lines = [line for line in lines if line and line != "END" and not line.startswith(">")]
     if not lines:
         return {}
     return parse_state_line(lines[-1])
 
 
 def parse_state_history(lines):
-    return [parse_state_line(line) for line in lines if line and not line.startswith(">")]
+    return [parse_state_line(line) for line in lines if line and line != "END" and not line.startswith(">")]
 
 
 def _parse_key_values(text, what):
@@ -981,19 +1245,69 @@ def read_password_file(path):
             first = handle.readline()
     except (IOError, OSError) as exc:
         raise ManagementError("Cannot read password_file %s: %s" % (path, exc), kind="invalid")
-    return first.rstrip(b"\r\n").decode("utf-8")
+    try:
+        return first.rstrip(b"\r\n").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManagementError("The first line of password_file %s is not UTF-8 text." % path, kind="invalid")
+
+
+# Options whose values reach the management socket (or are compared with what
+# the server prints, which never holds a control character).  ``message`` is
+# openvpn_client's kill message (``kill_message`` after its rename).
+_LINE_OPTIONS = ("common_name", "real_address", "username")
+_KILL_MESSAGE_OPTIONS = ("message", "kill_message")
+
+
+def validate_params(params):
+    """Refuse, before connecting, every option value the server would not read as written.
+
+    Raises :class:`ManagementError` (``invalid``); nothing has been sent then.
+    """
+    socket_path = params.get("socket")
+    if socket_path is not None and "\0" in socket_path:
+        raise ManagementError("socket must not contain a NUL character.", kind="invalid")
+    host = params.get("host")
+    if host is not None and (not host or _CONTROL_RE.search(host)):
+        raise ManagementError("host must be a host name or address without control characters.", kind="invalid")
+    port = params.get("port")
+    if port is not None and not 0 < port < 65536:
+        raise ManagementError("port must be between 1 and 65535, got %r." % port, kind="invalid")
+    if params.get("password") is not None:
+        check_line(params["password"], "password")
+    for name in _LINE_OPTIONS:
+        for value in as_list(params.get(name)):
+            if isinstance(value, str):
+                check_line(value, name)
+    for value in as_list(params.get("client_id")):
+        if isinstance(value, int) and not 0 <= value < 2 ** 32:
+            raise ManagementError("client_id must be between 0 and 4294967295, got %r." % value, kind="invalid")
+    for name in _KILL_MESSAGE_OPTIONS:
+        value = params.get(name)
+        if isinstance(value, str):
+            check_line(value, name)
+            # client-kill sends RESTART,<message> (or HALT,...) as one parameter.
+            limit = MAX_PARAM_BYTES - len("RESTART,")
+            if len(value.encode("utf-8")) > limit:
+                raise ManagementError(
+                    "%s is longer than %d bytes: OpenVPN reads RESTART,<message> as one parameter of at most %d "
+                    "bytes." % (name, limit, MAX_PARAM_BYTES),
+                    kind="invalid",
+                )
 
 
 def client_from_params(params, connector=None):
-    """A :class:`ManagementClient` from the module's parameters."""
+    """A :class:`ManagementClient` from the module's parameters (validated first)."""
+    validate_params(params)
     password = params.get("password")
     if params.get("password_file"):
         password = read_password_file(params["password_file"])
     timeout = params.get("timeout")
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
-    if timeout <= 0:
-        raise ManagementError("timeout must be greater than 0.", kind="invalid")
+    try:
+        timeout = check_timeout(timeout)
+    except VpnControlError as exc:
+        raise ManagementError(exc.msg, kind=exc.kind)
     return ManagementClient(
         socket_path=params.get("socket"),
         host=params.get("host"),
@@ -1026,8 +1340,8 @@ def address_kill_command(client, management_version):
     if management_version is not None and management_version >= 6:
         proto = (client.get("proto") or "udp").lower()
         proto = "tcp" if proto.startswith("tcp") else "udp"
-        return "kill %s:%s" % (proto, address)
-    return "kill %s" % address
+        return "kill %s" % quote_argument("%s:%s" % (proto, address), "real address")
+    return "kill %s" % quote_argument(address, "real address")
 
 
 def client_kill_command(client_id, kill="halt", message=None):
@@ -1035,4 +1349,4 @@ def client_kill_command(client_id, kill="halt", message=None):
     text = "HALT" if kill == "halt" else "RESTART"
     if message:
         text = "%s,%s" % (text, message)
-    return "client-kill %d %s" % (int(client_id), quote_argument(text))
+    return "client-kill %d %s" % (int(client_id), quote_argument(text, "The kill message"))

@@ -17,15 +17,23 @@ description:
     C(END)) and returns its lines. Real-time messages (C(>LOG:), C(>CLIENT:), ...) that arrive meanwhile
     are returned apart in RV(notifications).
   - Read-only commands (C(status), C(version), C(state), C(state all), C(log N), C(pid), C(load-stats),
-    C(hold), C(verb), C(help), ...) report C(changed=false); every other command reports C(changed=true).
+    C(hold), C(verb), C(help), ...) report C(changed=false); every other command reports C(changed=true),
+    including ones that set a value of the management session only (C(state on), C(version 4), C(env-filter)).
   - Use the dedicated modules where one exists (M(vpnfleet.control.openvpn_info),
     M(vpnfleet.control.openvpn_client), M(vpnfleet.control.openvpn_server)); they parse and are idempotent.
 options:
   command:
     description:
       - The command line, for example V(status 2), V(kill client1), V(client-kill 5 "HALT,bye").
+      - It is read the way OpenVPN reads it (its C(parse_line)) to find the command word (case-sensitive) and
+        decide whether it only reads state - C("..."), C('...') and backslash escapes included, so
+        C(state 'on') and C(state all on) are changes. A line OpenVPN would refuse (unterminated quote, a
+        backslash before anything but a blank, a backslash or a double quote, a parameter over 256 bytes), a
+        line it would not answer (empty, or a comment starting with C(#) or C(;)), a control character (line
+        feed, carriage return, NUL, TAB, ...) or more than 1023 bytes fail with C(error_kind=invalid) before
+        connecting. Blanks and a final newline around the line are ignored.
       - C(quit) and C(exit) are refused (the module ends the session itself), and so are commands that
-        expect more input lines (C(client-auth), C(client-pf)).
+        expect more input lines (C(client-auth), C(client-pf), C(rsa-sig), C(pk-sig), C(certificate)).
     type: str
     required: true
   fail_on_error:
@@ -126,6 +134,9 @@ REFUSED = {
     "exit": "the module ends the session itself",
     "client-auth": "it expects configuration lines and END after it; use client-auth-nt",
     "client-pf": "it expects a packet filter block after it",
+    "rsa-sig": "it expects a signature block after it",
+    "pk-sig": "it expects a signature block after it",
+    "certificate": "it expects a certificate block after it",
 }
 
 
@@ -139,15 +150,21 @@ def main():
             supports_check_mode=True,
         )
     )
-    command = module.params["command"].strip()
-    words = split_command(command)
+    # ASCII blanks around the line (a YAML block scalar's final newline) are not part of it.
+    command = module.params["command"].strip(" \t\r\n\v\f")
+    try:
+        # The words as the server will read them (OpenVPN's quoting); a line it
+        # would refuse or read differently fails here, before connecting.
+        words = split_command(command)
+    except ManagementError as exc:
+        module.fail_json(**exc.fail_kwargs())
     if not words:
-        module.fail_json(msg="command is empty.")
-    if "\n" in command or "\r" in command:
-        module.fail_json(msg="command must be a single line.")
-    verb = words[0].lower()
+        module.fail_json(msg="command is empty (or a comment, which the server does not answer).",
+                         error_kind="invalid")
+    verb = words[0]
     if verb in REFUSED:
-        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]))
+        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
+                         error_kind="invalid")
     read_only = command_is_read_only(command)
     result = {"changed": not read_only, "read_only": read_only, "lines": [], "notifications": []}
     try:

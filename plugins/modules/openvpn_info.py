@@ -110,9 +110,15 @@ version:
       type: str
       sample: OpenVPN 2.6.14 x86_64-pc-linux-gnu [SSL (OpenSSL)] [LZO] [LZ4] [EPOLL] [PKCS11] [MH/PKTINFO] [AEAD] [DCO]
     platform:
-      description: Build platform.
+      description: Build platform (V(x86_64-pc-linux-gnu), V(Windows-MSVC), V(amd64-portbld-freebsd14.1), ...); null when the title has none.
       type: str
       sample: x86_64-pc-linux-gnu
+    git:
+      description: The build tag of a build from git (C([git:release/2.6/6640a10bf6d84eee]) gives V(release/2.6/6640a10bf6d84eee)); null otherwise.
+      type: str
+    built_on:
+      description: The build date as OpenVPN prints it after C(built on); null when absent.
+      type: str
     features:
       description: Build features listed in brackets.
       type: list
@@ -177,7 +183,10 @@ clients:
       description: Certificate common name (V(UNDEF) for a client without certificate).
       type: str
     real_address:
-      description: Client's address and port, without the protocol prefix that OpenVPN 2.7 adds.
+      description:
+        - Client's address and port, without the protocol prefix that OpenVPN 2.7 adds.
+        - IPv4 as V(1.2.3.4:5); IPv6 as OpenVPN prints it, with the port in brackets (V([2001:db8::1]:5)) or
+          without port (V(2001:db8::1)).
       type: str
       sample: 127.0.0.1:59865
     proto:
@@ -187,7 +196,7 @@ clients:
       description: Address part of RV(clients[].real_address).
       type: str
     real_port:
-      description: Port part of RV(clients[].real_address).
+      description: Port part of RV(clients[].real_address); null when OpenVPN printed no port.
       type: int
     virtual_address:
       description: Virtual IPv4 address; empty while the client is pending.
@@ -223,7 +232,11 @@ clients:
       description: The client has no virtual address yet (pending authentication).
       type: bool
 routes:
-  description: The routing table (C(virtual_address), C(common_name), C(real_address), C(proto), C(last_ref) epoch).
+  description:
+    - The routing table (C(virtual_address), C(common_name), C(real_address), C(proto), C(real_ip), C(real_port),
+      C(last_ref) epoch).
+    - C(cached) is true for a route OpenVPN learned from traffic and keeps in its cache (it appends C(C) to
+      the virtual address; C(virtual_address) is returned without it).
   returned: when V(status) is gathered
   type: list
   elements: dict

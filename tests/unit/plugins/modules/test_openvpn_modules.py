@@ -330,3 +330,81 @@ def test_server_hold_off_releases_and_clears_the_flag(version, fake, capsys):
     assert res["held"] is False and res["hold_flag"] == 0 and res["state"]["state"] == "CONNECTED"
     assert sock.commands == ["pid", "hold", "state on", "hold off", "hold release", "state off", "state", "hold",
                              "quit"]
+
+
+# ------------------------------------------------------------- hostile input
+
+@pytest.fixture
+def no_connect(monkeypatch):
+    """Record every connection attempt (there must be none)."""
+    opened = []
+
+    def refuse(self, deadline):
+        opened.append(self.target)
+        raise AssertionError("the module connected")
+
+    monkeypatch.setattr(m.ManagementClient, "_open", refuse)
+    return opened
+
+
+@pytest.mark.parametrize("module, args", [
+    (openvpn_info, {"host": "127.0.0.1", "port": 7505, "password": "pw\nsignal SIGTERM"}),
+    (openvpn_info, {"password": "pw\r"}),
+    (openvpn_info, {"password": "pw\x00x"}),
+    (openvpn_info, {"timeout": float("nan")}),
+    (openvpn_info, {"timeout": float("inf")}),
+    (openvpn_info, {"timeout": -1}),
+    (openvpn_client, {"client_id": [4], "message": "bye\nsignal SIGTERM"}),
+    (openvpn_client, {"client_id": [4], "message": "x" * 300}),
+    (openvpn_client, {"common_name": ["alice\nsignal SIGTERM"]}),
+    (openvpn_client, {"real_address": ["10.0.0.1:5\r\n"]}),
+    (openvpn_client, {"username": ["dave\x00"]}),
+    (openvpn_client, {"client_id": [-1]}),
+    (openvpn_server, {"state": "reloaded", "password": "a\nsignal SIGTERM"}),
+    (openvpn_command, {"command": "status\nsignal SIGTERM"}),
+    (openvpn_command, {"command": "status\rsignal SIGTERM"}),
+    (openvpn_command, {"command": "kill al\x00ice"}),
+    (openvpn_command, {"command": "kill\talice"}),
+    (openvpn_command, {"command": "kill 'alice"}),
+    (openvpn_command, {"command": 'kill "alice'}),
+    (openvpn_command, {"command": "kill al\\ice"}),
+    (openvpn_command, {"command": "kill alice\\"}),
+    (openvpn_command, {"command": "# kill alice"}),
+    (openvpn_command, {"command": "   "}),
+    (openvpn_command, {"command": "kill " + "a" * 257}),
+    (openvpn_command, {"command": "client-auth 1 2"}),
+    (openvpn_command, {"command": "'quit'"}),
+    (openvpn_command, {"command": "pk-sig"}),
+])
+def test_hostile_input_fails_invalid_before_connecting(module, args, no_connect, capsys):
+    res = run_module(module, capsys, **args)
+    assert res.get("failed") and res["error_kind"] == "invalid", res
+    assert no_connect == []
+    assert "SIGTERM" not in res["msg"] or module is openvpn_command
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_command_check_mode_reads_openvpn_quoting(version, fake, capsys):
+    """``state 'on'`` is ``state on`` for OpenVPN: a change, not sent in check mode."""
+    for command in ("state 'on'", 'state "on"', "state all on", "'kill' client2", "version 4", "env-filter"):
+        sock = fake(replay.CommandSocket(replay.load(version, "kills")))
+        res = run_module(openvpn_command, capsys, command=command, _check=True)
+        assert res["changed"] is True and res["read_only"] is False, command
+        assert sock.commands == ["quit"], command
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_command_quoted_read_only_runs_in_check_mode(version, fake, capsys):
+    sock = fake(replay.CommandSocket(replay.load(version, "basics")))
+    res = run_module(openvpn_command, capsys, command="status 1\n", _check=True)   # YAML block scalar
+    assert res["changed"] is False and res["read_only"] and res["lines"][0] == "OpenVPN CLIENT LIST"
+    assert sock.commands[0] == "status 1"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_client_kill_message_sent_as_one_parameter(version, fake, capsys):
+    sock = fake(replay.CommandSocket(replay.load(version, "kills")))
+    res = run_module(openvpn_client, capsys, client_id=[2], message="bye from admin", wait=False)
+    assert not res.get("failed"), res
+    kills = [c for c in sock.commands if c.startswith("client-kill")]
+    assert kills and all(m.split_command(c)[2] == "HALT,bye from admin" for c in kills)

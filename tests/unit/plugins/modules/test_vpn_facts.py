@@ -497,3 +497,9 @@ def test_openvpn3_bus_unreachable(isolated, capsys, monkeypatch):
 def test_invalid_timeout(isolated, capsys):
     res = run_module(capsys, timeout=0)
     assert res["failed"] and "timeout" in res["msg"]
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1, 86401])
+def test_invalid_timeout_values(isolated, capsys, timeout):
+    res = run_module(capsys, timeout=timeout)
+    assert res["failed"] and res["error_kind"] == "invalid" and "timeout" in res["msg"]
