@@ -31,6 +31,7 @@ import subprocess
 import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 
 DEFAULT_SOCKET = "/var/run/occtl.socket"
 DEFAULT_OCCTL = "occtl"
@@ -1209,15 +1210,6 @@ def _poll(check, timeout, interval=0.1):
     return value
 
 
-def _names(values, what):
-    out = []
-    for value in values:
-        text = "" if value is None else str(value).strip()
-        if not text:
-            raise VpnControlError("empty %s in the list" % what, kind="invalid")
-        if text not in out:
-            out.append(text)
-    return out
 
 
 GATHER_CHOICES = ("status", "users", "sessions", "bans", "ban_points", "iroutes")
@@ -1286,7 +1278,7 @@ def ensure_users(client, names, state="terminated", check_mode=False):
     ``persistent-cookies`` is on; idle sessions cannot be invalidated: the connections are
     still closed, then the module fails and says which sessions stay valid and why.
     """
-    names = _names(names, "user name")
+    names = check_user_names(names)
     terminate = state == "terminated"
     users = client.users()
     valid = client.sessions("valid") if terminate else []

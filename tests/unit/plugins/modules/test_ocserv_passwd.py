@@ -89,5 +89,14 @@ def test_mode_and_failures(tmp_path, capsys):
     res, dummy = run_module(capsys, name="dave", state="absent", path=str(tmp_path / "nodir" / "f"))
     assert not res["changed"] and not res.get("failed")
     open(path + ".tmp", "w").close()
-    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
+    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=1)
     assert res["failed"] and res["error_kind"] == "busy" and "is locked" in res["msg"]
+    assert os.path.exists(path + ".tmp")        # somebody else's lock: left alone
+
+
+@pytest.mark.parametrize("value", [0, -1, 86401])
+def test_lock_timeout_checked(tmp_path, capsys, value):
+    path = str(tmp_path / "ocpasswd")
+    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=value)
+    assert res["failed"] and res["error_kind"] == "invalid" and "lock_timeout" in res["msg"]
+    assert os.listdir(str(tmp_path)) == []
