@@ -304,7 +304,12 @@ def iter_json_values(text):
         reader.skip(commas=True)
         if reader.pos >= len(reader.text):
             return
-        yield reader.value()
+        try:
+            value = reader.value()
+        except RecursionError:
+            # "[[[[..." thousands deep: not occtl output, and not a traceback either
+            raise ValueError("JSON nested too deeply")
+        yield value
 
 
 def parse_json(text):
@@ -402,7 +407,7 @@ def _fast_records(text):
     for attempt in _repairs(text):
         try:
             doc = json.loads(attempt, object_pairs_hook=_unique_pairs)
-        except (ValueError, _DuplicateKey):
+        except (ValueError, _DuplicateKey, RecursionError):
             continue
         if isinstance(doc, dict):
             return [doc] if doc else []
@@ -428,7 +433,10 @@ def records(text):
     fast = _fast_records(text)
     if fast is not None:
         return fast
-    return tolerant_records(text)
+    try:
+        return tolerant_records(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
 
 
 def tolerant_records(text):
@@ -471,7 +479,8 @@ def to_int(value):
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        # json reads 1e999 as inf and NaN as nan: no int for those
+        return int(value) if value == value and value not in (float("inf"), float("-inf")) else None
     if isinstance(value, str):
         if value.isdecimal():   # the common case, same digits as the regex's \d
             return int(value)
@@ -855,7 +864,7 @@ def normalize_iroute(record):
         record = to_dict(record)
     ip = record.get("IP")
     if isinstance(ip, list):   # duplicate "IP" key with different values (never seen): first wins
-        ip = ip[0]
+        ip = ip[0] if ip else None
     return {
         "id": to_int(record.get("ID")),
         "username": record.get("Username"),
