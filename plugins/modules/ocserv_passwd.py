@@ -32,6 +32,7 @@ author:
   - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.attributes
+  - vpnfleet.control.ocserv.names
 attributes:
   check_mode:
     support: full
@@ -46,9 +47,8 @@ options:
   name:
     description:
       - The user name, used exactly as given. It must not be empty, start or end with white space, or
-        contain C(:), a control character or a line separator (C(docs/input-validation.md) of the collection
-        lists what each input gets); such a name fails the task with C(error_kind=invalid) and the file is
-        not changed.
+        contain C(:), a control character or a line separator (see the notes); such a name fails the task
+        with C(error_kind=invalid) and the file is not changed.
       - The whole line of the user, its newline included, must fit in the 510 bytes ocserv reads at a time
         (counted in bytes of UTF-8, not characters).
     type: str

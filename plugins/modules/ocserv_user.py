@@ -32,6 +32,7 @@ author:
   - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
+  - vpnfleet.control.ocserv.names
   - vpnfleet.control.attributes
   - vpnfleet.control.attributes.ACTIONGROUP_OCSERV
 attributes:
@@ -53,7 +54,7 @@ options:
       - User names. A single string is accepted.
       - Names are used exactly as given, for occtl and for the password file alike. A name that is empty,
         starts or ends with white space, or contains a control character or a line separator fails the task
-        with C(error_kind=invalid) before anything is done (C(docs/input-validation.md) of the collection).
+        with C(error_kind=invalid) before anything is done (see the notes).
     type: list
     elements: str
     required: true
