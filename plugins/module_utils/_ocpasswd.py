@@ -697,6 +697,19 @@ def _copy_owner_and_mode(fd, old):
     os.fchmod(fd, stat.S_IMODE(old.st_mode))
 
 
+def _finish(fd, tmp, dest, prepare):
+    """Sync and close ``fd`` (open on the new file ``tmp``), call ``prepare()``, rename ``tmp``
+    over ``dest`` and sync the directory. ``fd`` is closed whatever happens; on failure ``tmp``
+    is the caller's to remove."""
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    prepare()
+    os.rename(tmp, dest)
+    _sync_dir(dest)
+
+
 def _sync_dir(path):
     try:
         dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
@@ -725,40 +738,39 @@ def write_locked(path, lock, fd, lines, new_mode=0o600, selinux=None):
             _copy_owner_and_mode(fd, old)
         else:
             os.fchmod(fd, new_mode)
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        if selinux is not None and selinux.selinux_enabled():
-            context = selinux.selinux_context(path) if old is not None else selinux.selinux_default_context(path)
-            selinux.set_context_if_different(lock, context, False)
-        os.rename(lock, path)
+
+        def copy_context():
+            if selinux is not None and selinux.selinux_enabled():
+                context = selinux.selinux_context(path) if old is not None else selinux.selinux_default_context(path)
+                selinux.set_context_if_different(lock, context, False)
+        fd, handle = None, fd       # _finish closes it
+        _finish(handle, lock, path, copy_context)
         lock = None
-        _sync_dir(path)
     except OSError as exc:
         raise VpnControlError("cannot write %s: %s" % (path, exc.strerror), kind="error", path=path)
     finally:
+        _discard((fd,), lock)
+
+
+def _discard(fds=(), path=None):
+    """Close ``fds`` and remove ``path`` (None entries skipped), ignoring errors: the cleanup after
+    a failure must not hide it."""
+    for fd in fds:
         if fd is not None:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        if lock is not None:
-            try:
-                os.unlink(lock)
-            except OSError:
-                pass
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def release_lock(lock, fd):
     """Give up a lock taken with :func:`acquire_lock` without writing."""
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-    try:
-        os.unlink(lock)
-    except OSError:
-        pass
+    _discard((fd,), lock)
 
 
 def backup_copy(path):
@@ -779,25 +791,11 @@ def backup_copy(path):
                 break
             _write_all(fd, chunk)
         _copy_owner_and_mode(fd, old)
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.utime(tmp, ns=(old.st_atime_ns, old.st_mtime_ns))
-        os.rename(tmp, dest)
+        fd, handle = None, fd       # _finish closes it
+        _finish(handle, tmp, dest, lambda: os.utime(tmp, ns=(old.st_atime_ns, old.st_mtime_ns)))
         tmp = None
-        _sync_dir(path)
     except OSError as exc:
         raise VpnControlError("cannot back up %s: %s" % (path, exc.strerror), kind="error", path=path)
     finally:
-        for handle in (src, fd):
-            if handle is not None:
-                try:
-                    os.close(handle)
-                except OSError:
-                    pass
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        _discard((src, fd), tmp)
     return dest
