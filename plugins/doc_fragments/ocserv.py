@@ -38,6 +38,7 @@ notes:
 
     # Modules that take ocserv user names or write the ocpasswd file (ocserv_user, ocserv_passwd).
     NAMES = r"""
+options: {}
 notes:
   - User names are used exactly as given, for occtl and for the ocpasswd file alike. A name that is empty, starts
     or ends with white space, or holds a control character or a line separator (including U+0085, U+2028, U+2029)
