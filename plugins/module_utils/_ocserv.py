@@ -1219,8 +1219,6 @@ def _poll(check, timeout, interval=0.1):
     return value
 
 
-
-
 GATHER_CHOICES = ("status", "users", "sessions", "bans", "ban_points", "iroutes")
 
 
