@@ -548,3 +548,11 @@ def test_verify_fails_only_with_cannot_verify(password, hashed):
         assert o.verify(password, hashed, allow_system=False) in (True, False)
     except o.CannotVerify:
         pass
+
+
+@SETTINGS
+@given(st.text(max_size=60))
+def test_hash_scheme_and_groups_of_any_field(text):
+    assert isinstance(o.hash_scheme(text), str)
+    groups = o.split_groups(text)
+    assert all(g and g == g.strip() and "," not in g and g != "*" for g in groups)

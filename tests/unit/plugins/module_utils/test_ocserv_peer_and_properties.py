@@ -260,3 +260,12 @@ def test_check_sid_refuses_or_returns_a_plain_id(text):
 def test_classify_error_never_fails(text, rc):
     error = oc.classify_error(["occtl", "-s", "/run/x", "show", "users"], rc, text, text, "/run/x")
     assert error is None or isinstance(error, VpnControlError)
+
+
+@SETTINGS
+@given(st.text(max_size=300), st.lists(st.text(max_size=20), max_size=4))
+def test_interactive_output_parsers_never_fail(stdout, lines):
+    answers = oc._interactive_answers(stdout, lines)
+    assert answers is None or (len(answers) == len(lines) and all(isinstance(a, list) for a in answers))
+    assert isinstance(oc._interactive_errors(stdout), str)
+    assert isinstance(oc._interactive_errors(None), str)
