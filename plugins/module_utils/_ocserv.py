@@ -16,8 +16,8 @@ Public pieces (other modules import them, keep them stable):
   ``normalize_ban_point``, ``normalize_iroute`` - one occtl JSON element to the collection's shape.
 * ``OcctlClient`` - the queries and actions the modules use.
 
-Facts this is built on: /work/shared/reference/ocserv.md and the captures in
-tests/unit/fixtures/ocserv/<version>/ (ocserv 1.1.6, 1.3.0, 1.5.0).
+The occtl behaviour this relies on, checked on ocserv 1.1.6, 1.3.0 and 1.5.0, is described in the
+collection's docs/ocserv.md.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -1148,9 +1148,6 @@ class OcctlClient(object):
 
     def disconnect_id(self, conn_id):
         return self.action(["disconnect", "id", str(conn_id)])
-
-    def terminate_user(self, name):
-        return self.action(["terminate", "user", name])
 
     def terminate_id(self, conn_id):
         return self.action(["terminate", "id", str(conn_id)])

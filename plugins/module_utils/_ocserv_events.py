@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bounded listening to ``occtl show events`` (private to the collection).
 
-Facts this is built on (/work/shared/reference/ocserv.md, checked again on ocserv 1.1.6,
-1.3.0 and 1.5.0 with real openconnect clients, captures in tests/unit/fixtures/ocserv_events/):
+Facts this is built on (checked on ocserv 1.1.6, 1.3.0 and 1.5.0 with real openconnect clients;
+described in the collection's docs/ocserv-passwd-events.md):
 
 * ``show events`` never ends by itself. It prints the current ``show users`` table, then
   ``Press 'q' or CTRL+C to quit``, then one line per event; it quits on ``q`` on stdin.

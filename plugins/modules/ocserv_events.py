@@ -221,7 +221,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import connection_argument_spec
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EventListener
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EVENT_TYPES, EventListener
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_name
 
 
@@ -230,7 +230,7 @@ def main():
         argument_spec=connection_argument_spec(
             duration=dict(type="float", default=10),
             until=dict(type="dict", options=dict(
-                event=dict(type="str", choices=["connect", "disconnect"]),
+                event=dict(type="str", choices=list(EVENT_TYPES)),
                 username=dict(type="str"),
                 id=dict(type="int"),
                 remote_ip=dict(type="str"),

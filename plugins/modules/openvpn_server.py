@@ -141,10 +141,6 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt imp
 SIGNALS = {"reloaded": "SIGHUP", "restarted": "SIGUSR1", "stopped": "SIGTERM"}
 
 
-def _is_state(note, *names):
-    return note.get("source") == "STATE" and note.get("state", {}).get("state") in names
-
-
 def wait_connected(client, deadline, release, result, after_signal):
     """Read real-time notifications until the daemon is CONNECTED again.
 
