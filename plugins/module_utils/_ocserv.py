@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -480,7 +481,7 @@ def to_int(value):
         return value
     if isinstance(value, float):
         # json reads 1e999 as inf and NaN as nan: no int for those
-        return int(value) if value == value and value not in (float("inf"), float("-inf")) else None
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         if value.isdecimal():   # the common case, same digits as the regex's \d
             return int(value)
