@@ -35,3 +35,14 @@ notes:
   - occtl reads each user's RX/TX counters from the network namespace it runs in; run the
     module in the server's namespace or container, else C(rx)/C(tx) are null.
 """
+
+    # Modules that take ocserv user names or write the ocpasswd file (ocserv_user, ocserv_passwd).
+    NAMES = r"""
+options: {}
+notes:
+  - User names are used exactly as given, for occtl and for the ocpasswd file alike. A name that is empty, starts
+    or ends with white space, or holds a control character or a line separator (including U+0085, U+2028, U+2029)
+    fails the task with C(error_kind=invalid) before anything is done; so do group names and passwords that the
+    file cannot hold. The ocpasswd file is read and written as ocserv reads it, in bytes. What each input gets is
+    listed in U(https://github.com/vpnfleet/vpnfleet.control/blob/main/docs/input-validation.md#ocserv-names-and-the-ocpasswd-file).
+"""

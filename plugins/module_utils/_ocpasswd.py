@@ -8,8 +8,9 @@ File format (what ``ocpasswd`` writes and ocserv's plain auth reads)::
     user:group[,group...]:hash
 
 ``*`` as group means "no group"; a hash prefixed with ``!`` is locked (``ocpasswd -l``).
-ocserv uses the first line whose user matches, reads at most 511 characters per line,
-skips lines of 4 characters or less, and checks the password with ``crypt(3)``.
+ocserv uses the first entry whose user matches, reads the file in pieces of at most 510
+bytes (a longer line becomes several "lines"), skips pieces of 4 bytes or less, and checks the
+password with ``crypt(3)``; the section "The file, as ocserv reads it" below has the details.
 
 ``ocpasswd`` takes ``PATH.tmp`` (created exclusively) as its lock and renames it over
 ``PATH``; :func:`write_file` uses the same protocol, so the module and a concurrent
@@ -33,9 +34,11 @@ import hmac
 import os
 import random
 import stat
+import tempfile
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_text, check_user_name, quote
 
 ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # The alphabet ocpasswd draws its 16 salt characters from (any crypt64 character is fine).
@@ -61,8 +64,10 @@ ROUNDS_DEFAULT = 5000
 ROUNDS_MIN = 1000
 ROUNDS_MAX = 999999999
 
-# ocserv reads lines with fgets(line, 511): longer lines are cut and never match.
-MAX_LINE = 510
+# read_auth_pass() in ocserv's src/auth/plain.c: char line[512]; fgets(line, sizeof(line)-1, fp).
+LINE_BUFFER = 512
+# One fgets(line, 511, fp) returns at most 510 bytes: a line, its newline included, must fit.
+MAX_LINE_BYTES = LINE_BUFFER - 2
 LOCK_SUFFIX = ".tmp"
 NO_GROUP = "*"
 
@@ -233,6 +238,10 @@ def crypt(password, setting, allow_system=True):
     """``crypt(password, setting)`` like crypt(3). Raises CannotVerify."""
     if "\0" in password:
         raise CannotVerify("password contains a NUL character")
+    try:
+        setting.encode("ascii")
+    except UnicodeError:
+        raise CannotVerify("the stored hash is not ASCII text")
     scheme = hash_scheme(setting)
     if scheme in ("sha256", "sha512"):
         return _sha_crypt(password, setting, scheme)
@@ -275,11 +284,60 @@ def verify(password, hashed, allow_system=True):
 
 
 # ---------------------------------------------------------------------------
-# The file
+# The file, as ocserv reads it
+#
+# ocserv's plain auth (src/auth/plain.c, read_auth_pass()) reads the file with
+#     char line[512]; ... fgets(line, sizeof(line)-1, fp)
+# so each read returns at most 510 bytes, up to and including a b"\n". A longer line is read
+# in pieces, and every piece after the first is taken as a line of its own: the tail of a long
+# line can be read as another user's entry. Each piece is cut at its first NUL (strlen), skipped
+# when 4 bytes or shorter, loses one trailing "\n" then one "\r", and is split on ":" (strsep):
+# user, group list, hash. The first piece whose user is the login name and that has the three
+# fields is the user's entry. Only b"\n" ends a line: U+0085, U+2028, "\v", "\f", "\x1c" and the
+# other separators Python's str.splitlines() honours are ordinary bytes to ocserv, so the file
+# is handled as bytes here and never split with splitlines().
+
+
+def split_lines(data):
+    """``data`` (bytes) split after each b"\\n" only; the last line may lack its newline."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def ocserv_pieces(data):
+    """What ocserv's successive ``fgets`` calls return for the file content ``data``."""
+    size = MAX_LINE_BYTES
+    pos, end = 0, len(data)
+    while pos < end:
+        newline = data.find(b"\n", pos, pos + size)
+        stop = newline + 1 if newline >= 0 else min(pos + size, end)
+        yield data[pos:stop]
+        pos = stop
+
+
+def ocserv_entry(data, name):
+    """``(group field, hash field)`` (bytes) ocserv's plain auth takes for the user ``name``
+    from the file content ``data``, or None when it finds no entry for it."""
+    user = _to_bytes(name)
+    for piece in ocserv_pieces(data):
+        text = piece.split(b"\0", 1)[0]
+        if len(text) <= 4:
+            continue
+        if text.endswith(b"\n"):
+            text = text[:-1]
+        if text.endswith(b"\r"):
+            text = text[:-1]
+        fields = text.split(b":")
+        if fields[0] == user and len(fields) >= 3:
+            return fields[1], fields[2]
+    return None
 
 
 def split_groups(field):
-    """Group list from the file's group field, as ocserv reads it (``*`` = none)."""
+    """Group list from the file's group field (``*`` = none), white space around names dropped."""
     groups = []
     for part in field.split(","):
         part = part.strip()
@@ -293,58 +351,82 @@ def join_groups(groups):
 
 
 def validate_name(name):
-    if not name:
-        raise VpnControlError("name must not be empty", kind="invalid")
-    bad = [c for c in name if c == ":" or ord(c) < 32 or ord(c) == 127]
-    if bad:
-        raise VpnControlError(
-            "user name %r contains a character the ocpasswd format cannot hold (':' or a control character)" % name,
-            kind="invalid")
+    """A user name that the file can hold: the common name check (no surrounding white space,
+    no control character or line separator) and no ``:`` (the field separator)."""
+    check_user_name(name)
+    check_text(name, "user name", extra=":")
+
+
+def validate_password(password, allow_empty=False):
+    """The password is hashed, never written: ``:`` and ``,`` are fine in it, control
+    characters and line separators are not (no client sends them; a value with them is a
+    mistake). An empty password is refused unless ``allow_empty``."""
+    check_text(password, "password", secret=True)
+    if password == "" and not allow_empty:
+        raise VpnControlError("the password is empty: anybody who knows the user name could log in; set "
+                              "allow_empty_password=true if that is really wanted", kind="invalid")
 
 
 def normalise_groups(groups):
-    """The ``group`` option as a list (None stays None: keep the current groups)."""
+    """The ``group`` option as a list (None stays None: keep the current groups). An empty
+    element or ``*`` means no group; a group name is taken exactly as given and must not
+    contain ``:``, ``,``, white space, a control character or a line separator (ocserv cuts
+    group names at white space)."""
     if groups is None:
         return None
     result = []
     for group in groups:
-        group = (group or "").strip()
-        if not group or group == NO_GROUP:
+        group = "" if group is None else group
+        if group in ("", NO_GROUP):
             continue
-        bad = [c for c in group if c in ":," or ord(c) < 32 or ord(c) == 127]
-        if bad:
-            raise VpnControlError(
-                "group name %r contains a character the ocpasswd format cannot hold (':', ',' or a control character)"
-                % group, kind="invalid")
+        check_text(group, "group name", extra=":,")
+        if any(c.isspace() for c in group):
+            raise VpnControlError("group name %s contains white space; ocserv cuts group names there"
+                                  % quote(group), kind="invalid")
         if group not in result:
             result.append(group)
     return result
 
 
-class Entry(object):
-    """One user line."""
+def _text(data):
+    return data.decode("utf-8", "surrogateescape")
 
-    def __init__(self, name, groups, hashed, locked):
+
+class Entry(object):
+    """One user line. ``group_field`` and ``tail`` (what follows the hash, ocserv ignores it)
+    are kept as bytes so that a line that is rewritten keeps what the task does not change."""
+
+    def __init__(self, name, groups, hashed, locked, group_field=None, tail=b""):
         self.name = name
         self.groups = list(groups)
         self.hash = hashed
         self.locked = locked
+        self.group_field = group_field
+        self.tail = tail
 
     @classmethod
     def parse(cls, line):
-        """Entry from a line, or None for lines ocserv does not read as a user."""
-        text = line.rstrip("\n").rstrip("\r")
-        if len(text) <= 3:
+        """Entry from a line (bytes), or None for lines ocserv does not read as a user."""
+        text = line[:-1] if line.endswith(b"\n") else line
+        if text.endswith(b"\r"):
+            text = text[:-1]
+        parts = text.split(b":", 3)
+        if len(parts) < 3 or len(text) <= 3:
             return None
-        parts = text.split(":")
-        if len(parts) < 3:
-            return None
-        hashed = parts[2]
+        hashed = _text(parts[2])
         locked = hashed.startswith("!")
-        return cls(parts[0], split_groups(parts[1]), hashed[1:] if locked else hashed, locked)
+        groups = split_groups(parts[1].decode("utf-8", "replace"))
+        return cls(_text(parts[0]), groups, hashed[1:] if locked else hashed, locked,
+                   group_field=parts[1], tail=b":" + parts[3] if len(parts) > 3 else b"")
+
+    def fields(self):
+        """``(group field, hash field)`` as the line holds them (what ocserv reads)."""
+        group_field = self.group_field if self.group_field is not None else _to_bytes(join_groups(self.groups))
+        return group_field, (b"!" if self.locked else b"") + self.hash.encode("utf-8", "surrogateescape")
 
     def line(self):
-        return "%s:%s:%s%s\n" % (self.name, join_groups(self.groups), "!" if self.locked else "", self.hash)
+        group_field, hash_field = self.fields()
+        return _to_bytes(self.name) + b":" + group_field + b":" + hash_field + self.tail + b"\n"
 
     def masked(self, new_hash=False):
         """The line with the hash hidden (for diff and messages)."""
@@ -356,14 +438,14 @@ class Entry(object):
 
 
 def user_of(line):
-    """The user name a line belongs to as ocpasswd sees it (text before the first ':')."""
-    if ":" not in line:
+    """The user name (bytes) a line belongs to as ocpasswd sees it (before the first ``:``)."""
+    if b":" not in line:
         return None
-    return line.split(":", 1)[0]
+    return line.split(b":", 1)[0]
 
 
 def read_lines(path):
-    """Lines of the file (keeping their newlines); None when it does not exist."""
+    """Lines (bytes, keeping their newlines, split on b"\\n" only); None when the file does not exist."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -372,8 +454,7 @@ def read_lines(path):
             return None
         raise VpnControlError("cannot read %s: %s" % (path, exc.strerror), kind="permission_denied"
                               if exc.errno == errno.EACCES else "error", path=path)
-    # surrogateescape: lines in another encoding are written back byte for byte
-    return data.decode("utf-8", "surrogateescape").splitlines(True)
+    return split_lines(data)
 
 
 class Plan(object):
@@ -401,35 +482,43 @@ class Plan(object):
 
 
 def plan(lines, name, state="present", password=None, groups=None, update_password="always",
-         scheme="sha256", rounds=None, allow_system_crypt=True):
-    """Compute the new content of the file for one user. ``lines`` None = file absent."""
+         scheme="sha256", rounds=None, allow_system_crypt=True, allow_empty_password=False):
+    """Compute the new content of the file for one user. ``lines`` (bytes, from
+    :func:`read_lines`) None = file absent. Only the user's own lines change."""
     validate_name(name)
     groups = normalise_groups(groups)
-    if password is not None and ("\n" in password or "\r" in password or "\0" in password):
-        raise VpnControlError("the password must not contain a newline or a NUL character", kind="invalid")
+    if password is not None:
+        validate_password(password, allow_empty_password)
     existed = lines is not None
     lines = list(lines or [])
+    user = _to_bytes(name)
     warnings = []
-    idx = [i for i, line in enumerate(lines) if user_of(line) == name]
+    idx = [i for i, line in enumerate(lines) if user_of(line) == user]
     before = [e for e in (Entry.parse(lines[i]) for i in idx) if e is not None]
     current = before[0] if before else None
 
+    def result(new_lines, after, password_changed):
+        _check_ocserv_reads(new_lines, name, after)
+        return Plan(lines if existed else None, new_lines if existed or new_lines != lines else None, before,
+                    after, password_changed, warnings)
+
     if state == "absent":
-        new_lines = [line for i, line in enumerate(lines) if i not in set(idx)]
-        return Plan(lines if existed else None, new_lines if existed else None, before, None, False, warnings)
+        return result([line for i, line in enumerate(lines) if i not in set(idx)], None, False)
 
     if current is None:
         if password is None:
             if state == "locked":
                 # Nothing to lock: a user that is not in the file cannot log in.
-                return Plan(lines if existed else None, lines if existed else None, before, None, False, warnings)
+                return result(lines, None, False)
             raise VpnControlError(
                 "user '%s' is not in the password file; 'password' is required to create it" % name,
                 kind="invalid")
         entry = Entry(name, groups or [], make_hash(password, scheme, rounds), state == "locked")
         password_changed = True
     else:
-        entry = Entry(name, current.groups if groups is None else groups, current.hash, current.locked)
+        entry = Entry(name, current.groups, current.hash, current.locked, current.group_field, current.tail)
+        if groups is not None and groups != current.groups:
+            entry.groups, entry.group_field = groups, None
         password_changed = False
         if password is not None and update_password == "always":
             try:
@@ -449,31 +538,37 @@ def plan(lines, name, state="present", password=None, groups=None, update_passwo
         if not entry.hash and state != "locked" and password is None:
             warnings.append("user '%s' has an empty hash: ocserv refuses its login unless an OTP file is set" % name)
 
+    if current is not None and len(idx) == 1 and entry.fields() == current.fields():
+        return result(lines, current, False)
+    new_line = entry.line()
+    if len(new_line) > MAX_LINE_BYTES:
+        raise VpnControlError(
+            "the line of user %s would be %d bytes long (its newline included); ocserv reads at most %d "
+            "bytes at a time and would take the rest for another line" % (quote(name), len(new_line), MAX_LINE_BYTES),
+            kind="invalid")
     new_lines = list(lines)
     if idx:
         # Rewrite the first line of the user in place, drop duplicates (ocserv reads the first only).
-        keep = idx[0]
-        first = lines[keep]
-        if current is not None and _same(first, current, entry) and len(idx) == 1:
-            return Plan(lines if existed else None, lines if existed else None, before, current, False, warnings)
-        new_lines[keep] = entry.line()
+        new_lines[idx[0]] = new_line
         for i in reversed(idx[1:]):
             del new_lines[i]
     else:
-        if new_lines and not new_lines[-1].endswith("\n"):
-            new_lines[-1] += "\n"
-        new_lines.append(entry.line())
-    if len(entry.line()) - 1 > MAX_LINE:
+        if new_lines and not new_lines[-1].endswith(b"\n"):
+            new_lines[-1] += b"\n"
+        new_lines.append(new_line)
+    return result(new_lines, entry, password_changed)
+
+
+def _check_ocserv_reads(lines, name, after):
+    """What ocserv would read for ``name`` from ``lines`` is ``after`` (None: no entry); else
+    the file holds something that reads as another entry (a line longer than ocserv's buffer
+    or with a NUL byte) and the task must not claim success."""
+    expected = after.fields() if after is not None else None
+    if ocserv_entry(b"".join(lines), name) != expected:
         raise VpnControlError(
-            "the line of user '%s' would be %d characters long; ocserv reads at most %d"
-            % (name, len(entry.line()) - 1, MAX_LINE), kind="invalid")
-    return Plan(lines if existed else None, new_lines, before, entry, password_changed, warnings)
-
-
-def _same(line, current, entry):
-    """The existing line already says what ``entry`` says (keeps its exact text then)."""
-    return (current.groups == entry.groups and current.hash == entry.hash and current.locked == entry.locked
-            and Entry.parse(line) is not None)
+            "ocserv would not read what this task writes for user %s: the file holds a line longer than %d bytes "
+            "or with a NUL byte that ocserv reads as an entry of that user; fix the file by hand"
+            % (quote(name), MAX_LINE_BYTES), kind="invalid")
 
 
 class AccountsPlan(object):
@@ -518,22 +613,24 @@ def update_file(path, compute, check_mode=False, lock_timeout=10, selinux=None, 
     ocpasswd's lock; returns the plan that was applied (or would be, in check mode).
 
     The plan is computed again under the lock, since another writer may have changed the
-    file meanwhile; ``before_write()`` runs under the lock just before the write (backups)."""
+    file meanwhile; ``before_write()`` runs under the lock just before the write (backups).
+    The lock is released whatever happens under it (also ``SystemExit`` from ``fail_json``)."""
+    lock_timeout = check_timeout(lock_timeout, "lock_timeout")
     current = compute(read_lines(path))
     if check_mode or not current.changed:
         return current
     lock, fd = acquire_lock(path, lock_timeout)
+    handed_over = False
     try:
         current = compute(read_lines(path))
-        if current.changed and before_write is not None:
-            before_write()
-    except Exception:
-        release_lock(lock, fd)
-        raise
-    if not current.changed:
-        release_lock(lock, fd)
-        return current
-    write_locked(path, lock, fd, current.lines_after, new_mode=0o600, selinux=selinux)
+        if current.changed:
+            if before_write is not None:
+                before_write()
+            handed_over = True      # write_locked releases the lock itself, whatever happens
+            write_locked(path, lock, fd, current.lines_after, new_mode=0o600, selinux=selinux)
+    finally:
+        if not handed_over:
+            release_lock(lock, fd)
     return current
 
 
@@ -564,14 +661,14 @@ def block_accounts(path, names, account, check_mode=False, lock_timeout=10, seli
 def acquire_lock(path, timeout):
     """Create ``PATH.tmp`` exclusively (ocpasswd's lock), waiting up to ``timeout`` seconds."""
     lock = path + LOCK_SUFFIX
-    deadline = time.time() + max(timeout, 0)
+    deadline = time.monotonic() + check_timeout(timeout, "lock_timeout")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
         try:
             return lock, os.open(lock, flags, 0o600)
         except OSError as exc:
             if exc.errno == errno.EEXIST:
-                if time.time() >= deadline:
+                if time.monotonic() >= deadline:
                     raise VpnControlError(
                         "%s is locked: %s exists (ocpasswd or another task is writing it; remove the file "
                         "if no such process runs)" % (path, lock), kind="busy", path=path)
@@ -584,65 +681,121 @@ def acquire_lock(path, timeout):
                                   path=path)
 
 
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _copy_owner_and_mode(fd, old):
+    try:
+        os.fchown(fd, old.st_uid, old.st_gid)
+    except OSError as exc:
+        if exc.errno != errno.EPERM:
+            raise
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+
+
+def _finish(fd, tmp, dest, prepare):
+    """Sync and close ``fd`` (open on the new file ``tmp``), call ``prepare()``, rename ``tmp``
+    over ``dest`` and sync the directory. ``fd`` is closed whatever happens; on failure ``tmp``
+    is the caller's to remove."""
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    prepare()
+    os.rename(tmp, dest)
+    _sync_dir(dest)
+
+
+def _sync_dir(path):
+    try:
+        dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
 def write_locked(path, lock, fd, lines, new_mode=0o600, selinux=None):
-    """Write ``lines`` into the lock file, copy the old file's attributes, rename it over ``path``.
+    """Write ``lines`` (bytes) into the lock file, copy the old file's attributes, rename it
+    over ``path``. The lock is released (renamed, or removed) whatever happens, also on
+    ``SystemExit``.
 
     ``selinux`` is an optional ``(module)`` used to copy the SELinux context.
     """
     try:
-        data = "".join(lines).encode("utf-8", "surrogateescape")
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, b"".join(lines))
         try:
             old = os.stat(path)
         except OSError:
             old = None
         if old is not None:
-            try:
-                os.fchown(fd, old.st_uid, old.st_gid)
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
-            os.fchmod(fd, stat.S_IMODE(old.st_mode))
+            _copy_owner_and_mode(fd, old)
         else:
             os.fchmod(fd, new_mode)
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        if selinux is not None and selinux.selinux_enabled():
-            context = selinux.selinux_context(path) if old is not None else selinux.selinux_default_context(path)
-            selinux.set_context_if_different(lock, context, False)
-        os.rename(lock, path)
+
+        def copy_context():
+            if selinux is not None and selinux.selinux_enabled():
+                context = selinux.selinux_context(path) if old is not None else selinux.selinux_default_context(path)
+                selinux.set_context_if_different(lock, context, False)
+        fd, handle = None, fd       # _finish closes it
+        _finish(handle, lock, path, copy_context)
         lock = None
-        try:
-            dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
     except OSError as exc:
         raise VpnControlError("cannot write %s: %s" % (path, exc.strerror), kind="error", path=path)
     finally:
+        _discard((fd,), lock)
+
+
+def _discard(fds=(), path=None):
+    """Close ``fds`` and remove ``path`` (None entries skipped), ignoring errors: the cleanup after
+    a failure must not hide it."""
+    for fd in fds:
         if fd is not None:
-            os.close(fd)
-        if lock is not None:
             try:
-                os.unlink(lock)
+                os.close(fd)
             except OSError:
                 pass
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def release_lock(lock, fd):
     """Give up a lock taken with :func:`acquire_lock` without writing."""
+    _discard((fd,), lock)
+
+
+def backup_copy(path):
+    """Copy ``path`` to ``PATH.PID.YYYY-MM-DD@HH:MM:SS~`` (the name ``AnsibleModule.backup_local``
+    gives) and return that name. The copy is written to a new temporary file in the same
+    directory (mode 0600 until the original's mode and owner are copied), synced, then renamed:
+    a failure (disk full, file size limit, ...) leaves no partial backup behind."""
+    directory = os.path.dirname(os.path.abspath(path))
+    dest = "%s.%s.%s" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S~", time.localtime()))
+    src = fd = tmp = None
     try:
-        os.close(fd)
-    except OSError:
-        pass
-    try:
-        os.unlink(lock)
-    except OSError:
-        pass
+        src = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        old = os.fstat(src)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".backup", dir=directory)
+        while True:
+            chunk = os.read(src, 65536)
+            if not chunk:
+                break
+            _write_all(fd, chunk)
+        _copy_owner_and_mode(fd, old)
+        fd, handle = None, fd       # _finish closes it
+        _finish(handle, tmp, dest, lambda: os.utime(tmp, ns=(old.st_atime_ns, old.st_mtime_ns)))
+        tmp = None
+    except OSError as exc:
+        raise VpnControlError("cannot back up %s: %s" % (path, exc.strerror), kind="error", path=path)
+    finally:
+        _discard((src, fd), tmp)
+    return dest

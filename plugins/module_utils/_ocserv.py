@@ -25,12 +25,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import os
 import re
 import subprocess
 import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 
 DEFAULT_SOCKET = "/var/run/occtl.socket"
 DEFAULT_OCCTL = "occtl"
@@ -303,7 +305,12 @@ def iter_json_values(text):
         reader.skip(commas=True)
         if reader.pos >= len(reader.text):
             return
-        yield reader.value()
+        try:
+            value = reader.value()
+        except RecursionError:
+            # "[[[[..." thousands deep: not occtl output, and not a traceback either
+            raise ValueError("JSON nested too deeply")
+        yield value
 
 
 def parse_json(text):
@@ -401,7 +408,7 @@ def _fast_records(text):
     for attempt in _repairs(text):
         try:
             doc = json.loads(attempt, object_pairs_hook=_unique_pairs)
-        except (ValueError, _DuplicateKey):
+        except (ValueError, _DuplicateKey, RecursionError):
             continue
         if isinstance(doc, dict):
             return [doc] if doc else []
@@ -427,7 +434,10 @@ def records(text):
     fast = _fast_records(text)
     if fast is not None:
         return fast
-    return tolerant_records(text)
+    try:
+        return tolerant_records(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
 
 
 def tolerant_records(text):
@@ -470,7 +480,8 @@ def to_int(value):
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        # json reads 1e999 as inf and NaN as nan: no int for those
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         if value.isdecimal():   # the common case, same digits as the regex's \d
             return int(value)
@@ -854,7 +865,7 @@ def normalize_iroute(record):
         record = to_dict(record)
     ip = record.get("IP")
     if isinstance(ip, list):   # duplicate "IP" key with different values (never seen): first wins
-        ip = ip[0]
+        ip = ip[0] if ip else None
     return {
         "id": to_int(record.get("ID")),
         "username": record.get("Username"),
@@ -1206,17 +1217,6 @@ def _poll(check, timeout, interval=0.1):
     return value
 
 
-def _names(values, what):
-    out = []
-    for value in values:
-        text = "" if value is None else str(value).strip()
-        if not text:
-            raise VpnControlError("empty %s in the list" % what, kind="invalid")
-        if text not in out:
-            out.append(text)
-    return out
-
-
 GATHER_CHOICES = ("status", "users", "sessions", "bans", "ban_points", "iroutes")
 
 
@@ -1283,7 +1283,7 @@ def ensure_users(client, names, state="terminated", check_mode=False):
     ``persistent-cookies`` is on; idle sessions cannot be invalidated: the connections are
     still closed, then the module fails and says which sessions stay valid and why.
     """
-    names = _names(names, "user name")
+    names = check_user_names(names)
     terminate = state == "terminated"
     users = client.users()
     valid = client.sessions("valid") if terminate else []

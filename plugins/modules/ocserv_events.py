@@ -53,7 +53,9 @@ options:
         type: str
         choices: [connect, disconnect]
       username:
-        description: The user name.
+        description:
+          - The user name, exactly as ocserv reports it; a name with white space at either end or a control
+            character fails the task with C(error_kind=invalid) (a user of that name cannot exist).
         type: str
       id:
         description: The connection id (occtl's C(ID), the worker's PID).
@@ -220,6 +222,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import connection_argument_spec
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EVENT_TYPES, EventListener
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_name
 
 
 def main():
@@ -246,6 +249,11 @@ def main():
     until = dict((k, v) for k, v in (params["until"] or {}).items() if v is not None)
     if params["until"] is not None and not until:
         module.fail_json(msg="until needs at least one of event, username, id, remote_ip", error_kind="invalid")
+    if "username" in until:
+        try:
+            check_user_name(until["username"], "until.username")
+        except VpnControlError as exc:
+            module.fail_json(**exc.fail_kwargs())
 
     ready_file = params["ready_file"]
 

@@ -32,6 +32,7 @@ author:
   - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.attributes
+  - vpnfleet.control.ocserv.names
 attributes:
   check_mode:
     support: full
@@ -45,7 +46,11 @@ attributes:
 options:
   name:
     description:
-      - The user name. It must not contain C(:) or control characters.
+      - The user name, used exactly as given. It must not be empty, start or end with white space, or
+        contain C(:), a control character or a line separator (see the notes); such a name fails the task
+        with C(error_kind=invalid) and the file is not changed.
+      - The whole line of the user, its newline included, must fit in the 510 bytes ocserv reads at a time
+        (counted in bytes of UTF-8, not characters).
     type: str
     required: true
     aliases: [user]
@@ -53,12 +58,20 @@ options:
     description:
       - The password (clear text). Required to create a user.
       - Not used with O(state=absent).
+      - It must not contain a control character or a line separator. An empty password is refused unless
+        O(allow_empty_password=true).
     type: str
+  allow_empty_password:
+    description:
+      - Accept an empty O(password) (anybody who knows the user name can then log in).
+    type: bool
+    default: false
   group:
     description:
       - The user's groups (C(ocpasswd -g)); a comma-separated string is split like C(ocpasswd) does. The
         first group is the one ocserv assigns when the client does not choose one.
       - An empty list or C(*) means no group.
+      - A group name must not contain C(:), C(,), white space, a control character or a line separator.
       - When not given, an existing user keeps its groups and a new user gets none.
     type: list
     elements: str
@@ -114,12 +127,15 @@ options:
   backup:
     description:
       - Keep a copy of the file, with a timestamp in its name, before changing it.
+      - The copy is written to a temporary file and renamed, under the lock; when it fails (disk full, ...) the
+        task fails, the file is not changed, no partial copy is left and the lock is released.
     type: bool
     default: false
   lock_timeout:
     description:
       - Seconds to wait while C(PATH.tmp) exists (C(ocpasswd) or another task is writing the file). A lock
         file left behind by a crashed writer must be removed by hand; the error says so.
+      - Must be greater than 0 and at most one day.
     type: int
     default: 10
 notes:
@@ -208,6 +224,11 @@ backup_file:
   returned: changed and O(backup=true)
   type: str
   sample: /etc/ocserv/ocpasswd.12345.2026-11-27@14:00:00~
+error_kind:
+  description: On failure, the cause (V(invalid) for a refused value, V(busy) when the file stays locked, ...).
+  returned: failure
+  type: str
+  sample: invalid
 """
 
 import os
@@ -255,13 +276,14 @@ def run(module):
             lines, params["name"], state=state,
             password=params["password"] if state != "absent" else None,
             groups=params["group"], update_password=params["update_password"],
-            scheme=params["hash_scheme"], rounds=params["hash_rounds"])
+            scheme=params["hash_scheme"], rounds=params["hash_rounds"],
+            allow_empty_password=params["allow_empty_password"])
 
     result = {"changed": False, "name": params["name"], "path": path, "backup_file": None}
 
     def backup():
         if params["backup"] and os.path.exists(path):
-            result["backup_file"] = module.backup_local(path)
+            result["backup_file"] = _ocpasswd.backup_copy(path)
 
     plan = _ocpasswd.update_file(path, compute, check_mode=module.check_mode, lock_timeout=params["lock_timeout"],
                                  selinux=module, before_write=backup)
@@ -305,6 +327,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True, aliases=["user"]),
             password=dict(type="str", no_log=True),
+            allow_empty_password=dict(type="bool", default=False),
             group=dict(type="list", elements="str", aliases=["groups"]),
             state=dict(type="str", default="present", choices=["present", "absent", "locked", "unlocked"]),
             update_password=dict(type="str", no_log=False, default="always", choices=["always", "on_create"]),

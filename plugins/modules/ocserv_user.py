@@ -32,6 +32,7 @@ author:
   - vpnfleet.control contributors (@vpnfleet)
 extends_documentation_fragment:
   - vpnfleet.control.ocserv
+  - vpnfleet.control.ocserv.names
   - vpnfleet.control.attributes
   - vpnfleet.control.attributes.ACTIONGROUP_OCSERV
 attributes:
@@ -51,6 +52,9 @@ options:
   name:
     description:
       - User names. A single string is accepted.
+      - Names are used exactly as given, for occtl and for the password file alike. A name that is empty,
+        starts or ends with white space, or contains a control character or a line separator fails the task
+        with C(error_kind=invalid) before anything is done (see the notes).
     type: list
     elements: str
     required: true
@@ -146,6 +150,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     connection_argument_spec,
     ensure_users,
 )
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 
 
 def main():
@@ -158,10 +163,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    names = as_list(module.params["name"])
     client = OcctlClient.from_module(module)
     accounts, account_diff = [], {}
     try:
+        # every name is checked before anything is done (the same names for the file and for occtl)
+        names = check_user_names(as_list(module.params["name"]))
         if module.params["account"] != "keep":
             # imported only when used: every module run compiles what it imports, and most runs keep the file
             from ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd import block_accounts

@@ -6,6 +6,7 @@ logging in with openconnect from the lab's client host (and by the real ocpasswd
 
 from __future__ import absolute_import, division, print_function
 
+import base64
 import os
 import random
 import sys
@@ -15,6 +16,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ocserv_support as oc  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "collections"))
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocpasswd  # noqa: E402
 
 PLAYBOOK = os.path.join(HERE, "playbooks", "ocserv_passwd", "user.yml")
 PASSWD = "/etc/ocserv/ocpasswd"
@@ -139,3 +143,84 @@ def test_ocpasswd_made_user_is_idempotent(lab, user):
     assert not any(r["changed"] for r in res.values())
     for server in oc.SERVERS:
         assert not login(lab, server, user, "pw-" + user)
+
+
+# ---------------------------------------------------------------- issue 12, item 2: the file as ocserv reads it
+
+def file_bytes(lab, server):
+    return base64.b64decode(lab.run(server, ["base64", "-w0", PASSWD]).stdout)
+
+
+def put_bytes(lab, server, data):
+    """Replace the content of the password file (same inode, mode and owner kept)."""
+    lab.run(server, ["sh", "-c", "base64 -d > %s" % PASSWD], input=base64.b64encode(data).decode())
+
+
+def one_task(args, hosts="ocserv_servers"):
+    return oc.one_task_play(hosts, "Passwd", "ocserv_passwd", args)
+
+
+def test_real_ocserv_reads_510_bytes_at_a_time(lab):
+    """What the collection's reader model says, checked on ocserv 1.1.6, 1.3.0 and 1.5.0: a line is
+    read in pieces of 510 bytes and the second piece is taken as a line of its own. So a line whose
+    byte 511 starts 'vfinj:*:HASH' gives vfinj a login, and one byte less does not. With such a line
+    in the file, the module refuses to claim a lock of vfinj (ocserv would still read the injected
+    entry), and refuses the multibyte name that would write such a line."""
+    pw = "inj-%d" % random.randint(0, 10 ** 6)
+    hashed = _ocpasswd.make_hash(pw).encode()
+    before = dict((s, file_bytes(lab, s)) for s in oc.SERVERS)
+    try:
+        for pad, reads in ((510, True), (509, False)):
+            line = b"vfpad:*:" + b"x" * (pad - len(b"vfpad:*:")) + b"vfinj:*:" + hashed + b"\n"
+            for server in oc.SERVERS:
+                data = before[server] + line
+                put_bytes(lab, server, data)
+                assert (_ocpasswd.ocserv_entry(data, "vfinj") is not None) == reads
+                assert login(lab, server, "vfinj", pw) == reads, (server, pad)
+            if reads:
+                res = lab.playbook(one_task(["name: vfinj", "state: locked"]))
+                for server in oc.SERVERS:
+                    got = res.result("Passwd", server)
+                    assert got["failed"] and got["error_kind"] == "invalid" and "fix the file" in got["msg"], got
+                    assert file_bytes(lab, server) == before[server] + line
+        # the name that would write such a line: 255 two-byte characters, then the target
+        for server in oc.SERVERS:
+            put_bytes(lab, server, before[server])
+        res = lab.playbook(one_task(["name: '{{ vf_name }}'", "password: '{{ vf_pw }}'"]),
+                           extra_vars={"vf_name": u"\u00e9" * 255 + "vfinj", "vf_pw": pw})
+        for server in oc.SERVERS:
+            got = res.result("Passwd", server)
+            assert got["failed"] and got["error_kind"] == "invalid" and "bytes" in got["msg"], got
+            assert file_bytes(lab, server) == before[server]
+            assert not login(lab, server, "vfinj", pw)
+    finally:
+        for server in oc.SERVERS:
+            put_bytes(lab, server, before[server])
+
+
+HOSTILE = [
+    ({"vf_name": u"mallory\u0085bob", "vf_pw": "x-pw-1"}, "not allowed"),
+    ({"vf_name": u"mallory\u2028bob", "vf_pw": "x-pw-1"}, "not allowed"),
+    ({"vf_name": u"mallory\x0bbob", "vf_pw": "x-pw-1"}, "not allowed"),
+    ({"vf_name": u" alice", "vf_pw": "x-pw-1"}, "white space"),
+    ({"vf_name": u"alice ", "vf_pw": "x-pw-1"}, "white space"),
+    ({"vf_name": u"vfnew", "vf_pw": "a\nb"}, "not allowed"),
+    ({"vf_name": u"vfnew", "vf_pw": ""}, "allow_empty_password"),
+]
+
+
+def test_hostile_values_refused_file_byte_identical(lab):
+    """Each value fails with error_kind invalid on every server and the file stays byte-identical
+    (alice and bob still log in)."""
+    before = dict((s, file_bytes(lab, s)) for s in oc.SERVERS)
+    for extra, needle in HOSTILE:
+        res = lab.playbook(one_task(["name: '{{ vf_name }}'", "password: '{{ vf_pw }}'", "group: [vfstaff]"]),
+                           extra_vars=extra)
+        assert extra["vf_pw"] not in res.stdout or not extra["vf_pw"]
+        for server in oc.SERVERS:
+            got = res.result("Passwd", server)
+            assert got["failed"] and got["error_kind"] == "invalid" and needle in got["msg"], (extra, got)
+    for server in oc.SERVERS:
+        assert file_bytes(lab, server) == before[server]
+        assert not lab.run(server, ["test", "-e", PASSWD + ".tmp"], check=False).returncode == 0
+        assert login(lab, server, "alice", "alice-pw")

@@ -173,3 +173,23 @@ def test_account_locked_then_terminated_in_one_task(lab, server):
     finally:
         lab.run(server, ["ocpasswd", "-c", "/etc/ocserv/ocpasswd", "-u", "bob"])
         oc.restore(lab, server)
+
+
+@pytest.mark.parametrize("server", oc.SERVERS)
+def test_name_with_surrounding_white_space_refused(lab, server):
+    """Issue 12, item 3: `name=" bob" account=locked` used to end bob's connections, leave his
+    account open and report success. Now it fails invalid before anything: bob stays connected,
+    the password file is byte-identical."""
+    oc.restore(lab, server)
+    ids = oc.connections(lab, server, "bob")
+    before = lab.run(server, ["sha256sum", "/etc/ocserv/ocpasswd"]).stdout
+    assert ids
+    for bad in (" bob", "bob ", "bob\\u0085", "\\u00a0bob"):
+        for account in ("locked", "keep"):
+            play = oc.one_task_play(server, "Revoke", "ocserv_user", [
+                'name: ["%s"]' % bad, "account: %s" % account])
+            got = lab.playbook(play).result("Revoke", server)
+            assert got["failed"] and got["error_kind"] == "invalid", got
+            assert not got["changed"] and got["accounts"] == [] and "disconnected" not in got
+            assert oc.connections(lab, server, "bob") == ids
+            assert lab.run(server, ["sha256sum", "/etc/ocserv/ocpasswd"]).stdout == before

@@ -13,7 +13,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "ocserv")
-VERSIONS = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)))
+# one directory per ocserv version; "peer" holds other projects' captures (another layout)
+VERSIONS = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)) and d[:1].isdigit())
 
 if not os.path.isdir(os.path.join(REPO, "..", "..", "..", "ansible_collections")) and \
         os.path.isdir(os.path.join(REPO, ".build", "collections")):

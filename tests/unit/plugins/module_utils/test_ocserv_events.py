@@ -28,7 +28,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._common import Vp
 
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "ocserv_events")
 REPLAY = os.path.join(HERE, "ocserv_events_replay.py")
-VERSIONS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(FIXTURES, "*")) if os.path.isdir(p))
+VERSIONS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(FIXTURES, "[0-9]*")) if os.path.isdir(p))
 
 
 def fixture(version, scenario):

@@ -67,6 +67,9 @@ def test_failures(capsys, occtl):
     assert res["failed"] and "duration" in res["msg"]
     res = run_module(capsys, until={"username": None})
     assert res["failed"] and "until needs" in res["msg"]
+    for bad in (" bob", "bob\n", "bob\u2028"):
+        res = run_module(capsys, until={"username": bad})
+        assert res["failed"] and res["error_kind"] == "invalid" and "until.username" in res["msg"]
     res = run_module(capsys, occtl_path=occtl("1.1.6", "noserver"), socket="/run/x.socket", duration=5)
     assert res["failed"] and res["error_kind"] == "unreachable" and res["events"] == []
     res = run_module(capsys, occtl_path=occtl("1.3.0", "server_stopped"), socket="/run/x.socket", duration=5)

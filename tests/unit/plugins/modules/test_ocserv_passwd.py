@@ -89,5 +89,68 @@ def test_mode_and_failures(tmp_path, capsys):
     res, dummy = run_module(capsys, name="dave", state="absent", path=str(tmp_path / "nodir" / "f"))
     assert not res["changed"] and not res.get("failed")
     open(path + ".tmp", "w").close()
-    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=0)
+    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=1)
     assert res["failed"] and res["error_kind"] == "busy" and "is locked" in res["msg"]
+    assert os.path.exists(path + ".tmp")        # somebody else's lock: left alone
+
+
+@pytest.mark.parametrize("value", [0, -1, 86401])
+def test_lock_timeout_checked(tmp_path, capsys, value):
+    path = str(tmp_path / "ocpasswd")
+    res, dummy = run_module(capsys, name="dave", password="pw", path=path, lock_timeout=value)
+    assert res["failed"] and res["error_kind"] == "invalid" and "lock_timeout" in res["msg"]
+    assert os.listdir(str(tmp_path)) == []
+
+
+def _file(tmp_path):
+    path = tmp_path / "ocpasswd"
+    path.write_bytes(b"bob:*:" + _ocpasswd.make_hash("pw").encode() + b"\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", [" alice", "alice ", "al\u0085ice", "al\u2028ice", "al:ice", ""], ids=ascii)
+def test_bad_name_refused_file_untouched(tmp_path, capsys, name):
+    path = _file(tmp_path)
+    before = open(path, "rb").read()
+    res, dummy = run_module(capsys, name=name, password="pw", path=path)
+    assert res["failed"] and res["error_kind"] == "invalid"
+    assert open(path, "rb").read() == before and os.listdir(str(tmp_path)) == ["ocpasswd"]
+
+
+def test_empty_password_needs_allow_empty_password(tmp_path, capsys):
+    path = _file(tmp_path)
+    res, out = run_module(capsys, name="alice", password="", path=path)
+    assert res["failed"] and res["error_kind"] == "invalid" and "allow_empty_password" in res["msg"]
+    res, out = run_module(capsys, name="alice", password="", allow_empty_password=True, path=path)
+    assert res["changed"] and res["created"]
+
+
+def test_backup_failure_fails_cleanly(tmp_path, capsys, monkeypatch):
+    """Disk full while the backup is written: the task fails, no partial backup, no lock left."""
+    path = _file(tmp_path)
+    before = open(path, "rb").read()
+
+    def full(fd, data):
+        os.write(fd, data[:3])
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(_ocpasswd, "_write_all", full)
+    res, dummy = run_module(capsys, name="alice", password="pw", path=path, backup=True)
+    assert res["failed"] and res["error_kind"] == "error" and "No space left" in res["msg"]
+    assert os.listdir(str(tmp_path)) == ["ocpasswd"] and open(path, "rb").read() == before
+
+
+def test_fail_json_during_backup_releases_the_lock(tmp_path, capsys, monkeypatch):
+    """Whatever the backup step does on any ansible-core (fail_json = SystemExit), the lock goes."""
+    path = _file(tmp_path)
+
+    def fail_json_like():
+        raise SystemExit(1)
+    monkeypatch.setattr(_ocpasswd, "backup_copy", lambda p: fail_json_like())
+    with patch_module_args(dict(name="alice", password="pw", path=path, backup=True)):
+        with pytest.raises(SystemExit):
+            ocserv_passwd.main()
+    capsys.readouterr()
+    assert os.listdir(str(tmp_path)) == ["ocpasswd"]
+    res, dummy = run_module(capsys, name="alice", password="pw", path=path)     # not blocked
+    assert res["changed"] and not res.get("failed")

@@ -194,7 +194,7 @@ def test_account_busy_file_fails_after_the_lock_timeout(tmp_path, capsys, monkey
     monkeypatch.setattr("ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd.time.sleep",
                         lambda s: None)
     clock = iter(range(0, 1000))
-    monkeypatch.setattr("ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd.time.time",
+    monkeypatch.setattr("ansible_collections.vpnfleet.control.plugins.module_utils._ocpasswd.time.monotonic",
                         lambda: next(clock))
     res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", account="locked", passwd_file=str(path))
     assert res["failed"] and res["error_kind"] == "busy" and path.read_text() == PASSWD and actions(fake) == []
@@ -207,3 +207,22 @@ def test_account_kept_when_terminate_fails(tmp_path, capsys, monkeypatch):
     res = run(ocserv_user, capsys, monkeypatch, fake, name="alice", account="locked", passwd_file=str(path))
     assert res["failed"] and res["error_kind"] == "unreachable" and res["changed"] and res["accounts"] == ["alice"]
     assert "alice:users:!$5" in path.read_text()
+
+
+# issue 12 item 3: a name is used exactly as given by every step, or refused before any step
+BAD_NAMES = [" alice", "alice ", "\talice", "alice\n", "alice\u0085", "alice\u2028", "al\x1eice", "\u00a0alice",
+             "alice\u3000", "", "al\x00ice", "\ud800"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES, ids=ascii)
+@pytest.mark.parametrize("account", ["keep", "locked", "absent"])
+def test_name_with_surrounding_white_space_or_separator_refused(tmp_path, capsys, monkeypatch, bad, account):
+    """`name=" alice" account=locked` used to end alice's sessions, leave her account open and
+    report success: now it fails invalid, and neither occtl nor the file is touched."""
+    path = passwd_file(tmp_path)
+    fake = server("1.5.0")
+    res = run(ocserv_user, capsys, monkeypatch, fake, name=["carol", bad], account=account, passwd_file=str(path))
+    assert res["failed"] and res["error_kind"] == "invalid", res
+    assert not res["changed"] and res["accounts"] == []
+    assert fake.commands() == []                                   # no occtl call at all
+    assert path.read_bytes() == PASSWD.encode() and sorted(os.listdir(str(tmp_path))) == ["ocpasswd"]
