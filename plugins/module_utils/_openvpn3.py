@@ -22,10 +22,9 @@ __metaclass__ = type
 import json
 import os
 import pwd
-import subprocess
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, run
 
 SESSIONS_SERVICE = "net.openvpn.v3.sessions"
 SESSIONS_ROOT = "/net/openvpn/v3/sessions"
@@ -250,24 +249,16 @@ class Deadline(object):
 
 
 def subprocess_runner(argv, timeout):
-    """Run ``argv`` (a list) with a hard timeout; returns ``(rc, stdout, stderr)``."""
+    """Run ``argv`` (a list) with a hard timeout (``_common.run``: the process group is
+    ended when it passes); returns ``(rc, stdout, stderr)`` as text."""
     env = dict(os.environ)
     env["LC_ALL"] = "C"
     env["SYSTEMD_COLORS"] = "0"
     env["SYSTEMD_PAGER"] = "cat"
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=env)
-    except OSError as exc:
-        raise VpnControlError("cannot run %s: %s" % (argv[0], exc), kind="missing_binary")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise VpnControlError("D-Bus call %s timed out after %.1f s" % (" ".join(argv[-3:]), timeout),
-                              kind="timeout")
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    rc, out, err = run(argv, timeout, env=env,
+                       timeout_msg="D-Bus call %s timed out after %%(timeout).1f s"
+                       % " ".join(argv[-3:]).replace("%", "%%"))
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def local_pid_alive(pid):
@@ -351,6 +342,7 @@ class OpenVPN3Client(object):
     """The OpenVPN 3 session manager, spoken to through ``busctl``."""
 
     def __init__(self, timeout=30, runner=None, busctl=None, clock=None, sleep=None, pid_alive=None):
+        timeout = check_timeout(timeout)
         # Defaults resolved at call time (module globals), so tests can replace them.
         clock = clock or _monotonic
         sleep = sleep or _sleep

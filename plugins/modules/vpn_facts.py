@@ -438,7 +438,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, unique
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
@@ -930,9 +930,7 @@ def gather(params):
     families = set(params["gather"])
     if "all" in families:
         families = set(["ocserv", "openvpn", "openvpn3"])
-    timeout = params["timeout"]
-    if timeout is None or timeout <= 0:
-        raise VpnControlError("timeout must be greater than 0", kind="invalid")
+    timeout = check_timeout(params["timeout"])
     details = params["details"]
     facts = {"gathered_at": int(time.time())}
 
