@@ -128,6 +128,10 @@ _REFUSED_AFTER_CONNECT = (
 )
 
 
+# How the ocserv role's wrapper (roles/ocserv/templates/vpnfleet-occtl.j2) starts a refusal.
+WRAPPER_REFUSED = "vpnfleet-occtl: refused: "
+
+
 def _command_text(argv):
     """The occtl command part of argv (after the options), for messages."""
     parts = list(argv[1:])
@@ -157,7 +161,8 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
     * ``unsupported`` - occtl does not know the command (``terminate`` before 1.5.0);
     * ``not_found`` - the user, connection id, session or IP is not known to the server
       (``could not disconnect user 'x'``, ``show user`` rc 2, ...);
-    * ``invalid`` - occtl rejected the arguments (help table on stdout, ``Cannot parse IP``);
+    * ``invalid`` - occtl rejected the arguments (help table on stdout, ``Cannot parse IP``), or
+      the ocserv role's occtl wrapper refused them;
     * ``error`` - anything else (rc, stdout and stderr are in the details).
     """
     stdout = stdout or ""
@@ -186,6 +191,10 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
                                kind="unreachable", socket=path, **details)
     if rc == 0:
         return None
+    if stderr.startswith(WRAPPER_REFUSED):
+        # the ocserv role's root-owned wrapper (occtl_path occtl-sudo) did not run occtl
+        return VpnControlError("the occtl wrapper refused '%s': %s" % (command, stderr.splitlines()[0][len(WRAPPER_REFUSED):]),
+                               kind="invalid", **details)
     both = stdout + "\n" + stderr
     if any(marker in both for marker in _REFUSED_AFTER_CONNECT):
         if euid != 0:
