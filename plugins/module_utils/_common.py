@@ -166,7 +166,8 @@ def run(argv, timeout, stdin=None, env=None, what=None, timeout_msg=None):
     ``timeout_msg`` when given (placeholders ``%(timeout)s``, ``%(command)s``).
     A missing program raises ``kind='missing_binary'`` (``what`` as in ``spawn``).
     """
-    timeout = check_timeout(timeout)
+    # Callers add margins to a checked module timeout (busctl: its own --timeout + 2 s).
+    timeout = check_timeout(timeout, maximum=2 * MAX_TIMEOUT)
     if env is None:
         env = dict(os.environ)
         env["LC_ALL"] = "C"

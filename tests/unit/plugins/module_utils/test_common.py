@@ -133,6 +133,11 @@ def test_run_a_child_that_ends_in_time_is_not_signalled(tmp_path):
     assert (rc, out) == (0, b"ok\n")
 
 
+def test_run_takes_a_margin_over_the_module_maximum():
+    rc, _out, _err = _common.run(["true"], _common.MAX_TIMEOUT + 2)
+    assert rc == 0
+
+
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "x"])
 def test_run_refuses_bad_timeouts_before_starting(tmp_path, timeout):
     marker = tmp_path / "ran"
