@@ -26,12 +26,17 @@ options:
   timeout:
     description:
       - Seconds each occtl call may take. A server that does not answer fails the task after
-        this time (occtl is killed) instead of hanging it.
+        this time instead of hanging it; occtl's whole process group is ended (also an occtl
+        running behind sudo or a wrapper).
+      - More than 0 and at most 86400; V(nan), V(inf), 0 and negative values fail with C(error_kind=invalid).
     type: float
     default: 10
 notes:
   - ocserv accepts control requests only from root (it checks the peer's uid on the socket),
     so these modules need privilege escalation (C(become)) unless Ansible already connects as root.
+    Members of the admin group of the C(vpnfleet.control.ocserv) role use O(occtl_path=/usr/local/bin/occtl-sudo)
+    instead, which runs the role's root-owned occtl wrapper through sudo (see docs/socket-permissions.md
+    and docs/input-validation.md in the collection).
   - occtl reads each user's RX/TX counters from the network namespace it runs in; run the
     module in the server's namespace or container, else C(rx)/C(tx) are null.
 """

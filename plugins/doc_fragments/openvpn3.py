@@ -17,6 +17,7 @@ options:
       - Time budget in seconds for the whole task, shared by every D-Bus call and every wait
         (for a session to connect, pause or disappear).
       - When it runs out the task fails with O(timeout) in its message; it never hangs.
+      - More than 0 and at most 86400; V(nan), V(inf), 0 and negative values fail with C(error_kind=invalid).
     type: float
     default: 30
 requirements:
@@ -28,4 +29,7 @@ notes:
   - OpenVPN 3 shows a session only to its owner, to users on its access list and, when
     C(public_access) is set, to everyone. Run the task as the user who started the sessions
     (usually root) or grant access with C(openvpn3 session-acl).
+  - Values given to the modules reach busctl after C(--), never as options; O(path), O(config_name),
+    O(interface) and a pause reason are checked first (C(error_kind=invalid)), see
+    docs/input-validation.md in the collection.
 """

@@ -7,6 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import signal
+import subprocess
+import time
+
 
 class VpnControlError(Exception):
     """An error with a message fit for the user (the module's ``msg``).
@@ -73,3 +78,115 @@ def check_timeout(value, name="timeout", maximum=MAX_TIMEOUT):
             kind="invalid",
         )
     return seconds
+
+
+# ---------------------------------------------------------------------------- processes
+
+# After SIGTERM to a timed-out process group, how long its members get to end
+# (sudo relays SIGTERM to the command it runs as root, it cannot relay SIGKILL).
+KILL_GRACE = 1.0
+
+
+def _ended(proc, seconds):
+    """Whether ``proc`` ended within ``seconds``, without reaping it.
+
+    An ended but unreaped child keeps its pid, so its process group id cannot be
+    reused while the group is still signalled.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.returncode is not None:
+            return True
+        if not hasattr(os, "waitid"):  # pragma: no cover - not Linux: reaps, the group id may go
+            if proc.poll() is not None:
+                return True
+        else:
+            try:
+                if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+            except ChildProcessError:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def kill_group(proc, grace=KILL_GRACE):
+    """End ``proc``'s whole process group and reap ``proc``; its return code.
+
+    SIGTERM to the group, then SIGKILL to the group after ``grace`` seconds (or at
+    once when ``proc`` ended: what it left behind in its group goes too). ``proc``
+    must lead its own group (``spawn`` starts it so): its children and
+    grandchildren (an occtl behind sudo or a wrapper, a shell's background job) end
+    with it. ``proc`` is reaped only after the last signal, so the group id cannot
+    have been reused meanwhile. sudo relays SIGTERM to the command it runs as root;
+    it cannot relay SIGKILL, hence the grace period.
+    """
+    if proc.returncode is None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except OSError:
+                pass
+            if sig == signal.SIGTERM:
+                _ended(proc, grace)
+    try:
+        return proc.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+        return None
+
+
+def spawn(argv, what=None, **popen_kwargs):
+    """``subprocess.Popen(argv)`` in a new session (its own process group), no shell.
+
+    A missing or non-executable program raises ``VpnControlError(kind='missing_binary')``
+    (``what`` says what to install). ``argv`` must be a list of strings: a NUL byte
+    in one is refused as ``invalid``, not a traceback.
+    """
+    argv = [str(part) for part in argv]
+    if any("\0" in part for part in argv):
+        raise VpnControlError("an argument of %s contains a NUL byte" % argv[0], kind="invalid", command=argv)
+    popen_kwargs.setdefault("close_fds", True)
+    popen_kwargs["start_new_session"] = True
+    try:
+        return subprocess.Popen(argv, **popen_kwargs)
+    except OSError as exc:
+        raise VpnControlError(
+            "cannot run %s: %s%s" % (argv[0], exc.strerror or exc, " (%s)" % what if what else ""),
+            kind="missing_binary", command=argv)
+
+
+def run(argv, timeout, stdin=None, env=None, what=None, timeout_msg=None):
+    """Run ``argv`` (a list, no shell) and return ``(rc, stdout, stderr)`` as bytes.
+
+    ``stdin``: bytes to write to its stdin, or ``None`` for /dev/null. ``env``: the
+    environment (default: this one with ``LC_ALL=C``). ``timeout`` (seconds) bounds
+    the whole run, output included: when it passes, the process group is ended
+    (``kill_group``) and ``VpnControlError(kind='timeout')`` raised, its message
+    ``timeout_msg`` when given (placeholders ``%(timeout)s``, ``%(command)s``).
+    A missing program raises ``kind='missing_binary'`` (``what`` as in ``spawn``).
+    """
+    # Callers add margins to a checked module timeout (busctl: its own --timeout + 2 s).
+    timeout = check_timeout(timeout, maximum=2 * MAX_TIMEOUT)
+    if env is None:
+        env = dict(os.environ)
+        env["LC_ALL"] = "C"
+    proc = spawn(argv, what=what, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        stdout, stderr = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        try:
+            # Pipes a process outside the group still holds must not block this.
+            proc.communicate(timeout=1.0)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+        finally:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        fields = dict(command=" ".join(str(part) for part in argv), timeout=timeout)
+        msg = (timeout_msg or "%(command)s did not end within %(timeout)s seconds") % fields
+        raise VpnControlError(msg, kind="timeout", command=[str(part) for part in argv])
+    return proc.returncode, stdout, stderr

@@ -28,10 +28,9 @@ import json
 import math
 import os
 import re
-import subprocess
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, run
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 
 DEFAULT_SOCKET = "/var/run/occtl.socket"
@@ -93,34 +92,20 @@ def _to_text(data):
 
 
 def run_command(argv, timeout, stdin_text=None):
-    """Run ``argv`` (no shell) and return ``(rc, stdout, stderr)``.
+    """Run ``argv`` (no shell) and return ``(rc, stdout, stderr)`` as text.
 
-    Bounded by ``timeout`` seconds: on expiry the child is killed and reaped and a
-    ``VpnControlError(kind="timeout")`` is raised. A missing or non-executable binary
-    raises ``kind="missing_binary"``. stdin is /dev/null, or ``stdin_text`` when given
-    (occtl's interactive mode reads its commands from there).
+    ``_common.run``: bounded by ``timeout`` seconds, on expiry occtl's whole process
+    group (sudo, a wrapper and occtl) is ended and a ``VpnControlError(kind="timeout")``
+    is raised. A missing or non-executable binary raises ``kind="missing_binary"``.
+    stdin is /dev/null, or ``stdin_text`` when given (occtl's interactive mode reads
+    its commands from there).
     """
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True)
-    except OSError as exc:
-        raise VpnControlError(
-            "cannot run %s: %s (install ocserv, which provides occtl, or set occtl_path)"
-            % (argv[0], exc.strerror or exc), kind="missing_binary", command=argv)
-    try:
-        stdout, stderr = proc.communicate(None if stdin_text is None else stdin_text.encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        try:
-            proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a killed child always goes
-            pass
-        raise VpnControlError(
-            "occtl did not answer within %s seconds (%s): the ocserv server is not responding"
-            % (timeout, " ".join(argv)), kind="timeout", command=argv)
-    return proc.returncode, _to_text(stdout), _to_text(stderr)
+    rc, stdout, stderr = run(
+        argv, timeout, stdin=None if stdin_text is None else stdin_text.encode("utf-8"),
+        what="install ocserv, which provides occtl, or set occtl_path",
+        timeout_msg="occtl did not answer within %(timeout)s seconds (%(command)s): "
+                    "the ocserv server is not responding")
+    return rc, _to_text(stdout), _to_text(stderr)
 
 
 # Runners that take ``stdin_text`` (occtl's interactive mode) say so with this attribute.
@@ -143,6 +128,10 @@ _REFUSED_AFTER_CONNECT = (
     "writev: Broken pipe",
     "Status: offline",
 )
+
+
+# How the ocserv role's wrapper (roles/ocserv/templates/vpnfleet-occtl.j2) starts a refusal.
+WRAPPER_REFUSED = "vpnfleet-occtl: refused: "
 
 
 def _command_text(argv):
@@ -174,7 +163,8 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
     * ``unsupported`` - occtl does not know the command (``terminate`` before 1.5.0);
     * ``not_found`` - the user, connection id, session or IP is not known to the server
       (``could not disconnect user 'x'``, ``show user`` rc 2, ...);
-    * ``invalid`` - occtl rejected the arguments (help table on stdout, ``Cannot parse IP``);
+    * ``invalid`` - occtl rejected the arguments (help table on stdout, ``Cannot parse IP``), or
+      the ocserv role's occtl wrapper refused them;
     * ``error`` - anything else (rc, stdout and stderr are in the details).
     """
     stdout = stdout or ""
@@ -203,6 +193,10 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
                                kind="unreachable", socket=path, **details)
     if rc == 0:
         return None
+    if stderr.startswith(WRAPPER_REFUSED):
+        # the ocserv role's root-owned wrapper (occtl_path occtl-sudo) did not run occtl
+        return VpnControlError("the occtl wrapper refused '%s': %s" % (command, stderr.splitlines()[0][len(WRAPPER_REFUSED):]),
+                               kind="invalid", **details)
     both = stdout + "\n" + stderr
     if any(marker in both for marker in _REFUSED_AFTER_CONNECT):
         if euid != 0:
@@ -944,7 +938,7 @@ class OcctlClient(object):
     def __init__(self, socket=DEFAULT_SOCKET, occtl_path=DEFAULT_OCCTL, timeout=DEFAULT_TIMEOUT, runner=None):
         self.socket = socket or DEFAULT_SOCKET
         self.occtl_path = occtl_path or DEFAULT_OCCTL
-        self.timeout = float(timeout if timeout is not None else DEFAULT_TIMEOUT)
+        self.timeout = check_timeout(timeout if timeout is not None else DEFAULT_TIMEOUT)
         self._runner = runner
         self._version = None
         self._help = None
@@ -952,8 +946,13 @@ class OcctlClient(object):
 
     @classmethod
     def from_module(cls, module):
+        """The client of a module's connection options; an invalid ``timeout`` fails the module."""
         params = module.params
-        return cls(socket=params.get("socket"), occtl_path=params.get("occtl_path"), timeout=params.get("timeout"))
+        try:
+            return cls(socket=params.get("socket"), occtl_path=params.get("occtl_path"),
+                       timeout=params.get("timeout"))
+        except VpnControlError as exc:
+            module.fail_json(**exc.fail_kwargs())
 
     # ---- low level
     def argv(self, command, json_output=True, with_socket=True):

@@ -36,7 +36,12 @@ import signal
 import subprocess
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
+    VpnControlError,
+    check_timeout,
+    kill_group,
+    spawn,
+)
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     DEFAULT_SOCKET,
     build_argv,
@@ -233,7 +238,7 @@ class EventListener(object):
     def __init__(self, socket, occtl_path="occtl", timeout=10, clock=time.time):
         self.socket = socket
         self.occtl_path = occtl_path
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout)
         self.clock = clock
         self.argv = build_argv(occtl_path, socket, ["show", "events"], json_output=False)
         self.proc = None
@@ -259,15 +264,14 @@ class EventListener(object):
         env["LC_ALL"] = "C"
         env.pop("PAGER", None)
         try:
-            self.proc = subprocess.Popen(
-                self.argv, stdin=stdin_r, stdout=slave, stderr=subprocess.PIPE, env=env, close_fds=True,
-                start_new_session=True, preexec_fn=_child_setup(_libc_prctl(), os.getpid()))
-        except OSError as exc:
+            self.proc = spawn(
+                self.argv, what="install ocserv, which provides occtl, or set occtl_path",
+                stdin=stdin_r, stdout=slave, stderr=subprocess.PIPE, env=env,
+                preexec_fn=_child_setup(_libc_prctl(), os.getpid()))
+        except VpnControlError:
             for fd in (master, slave, stdin_r, stdin_w):
                 os.close(fd)
-            raise VpnControlError(
-                "cannot run %s: %s (install ocserv, which provides occtl, or set occtl_path)"
-                % (self.argv[0], exc.strerror or exc), kind="missing_binary", command=self.argv)
+            raise
         os.close(slave)
         os.close(stdin_r)
         self.master = master
@@ -286,17 +290,7 @@ class EventListener(object):
                 except OSError:
                     pass
                 self._wait(proc, 1.0)
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                # Only while occtl is not reaped: its pid (= the group id) cannot be reused until then.
-                if proc.poll() is not None:
-                    break
-                try:
-                    os.killpg(proc.pid, sig)   # the group: occtl and anything it started
-                except OSError:
-                    pass
-                self._wait(proc, 2.0)
-            if proc.poll() is None:  # pragma: no cover - SIGKILL always ends it
-                proc.wait()
+            kill_group(proc)   # the group: occtl and anything it started (sudo, a wrapper)
         finally:
             for fd in (self.master, self.stdin_w):
                 if fd is not None:

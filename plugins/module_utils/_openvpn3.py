@@ -22,10 +22,10 @@ __metaclass__ = type
 import json
 import os
 import pwd
-import subprocess
+import re
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, run
 
 SESSIONS_SERVICE = "net.openvpn.v3.sessions"
 SESSIONS_ROOT = "/net/openvpn/v3/sessions"
@@ -250,24 +250,76 @@ class Deadline(object):
 
 
 def subprocess_runner(argv, timeout):
-    """Run ``argv`` (a list) with a hard timeout; returns ``(rc, stdout, stderr)``."""
+    """Run ``argv`` (a list) with a hard timeout (``_common.run``: the process group is
+    ended when it passes); returns ``(rc, stdout, stderr)`` as text."""
     env = dict(os.environ)
     env["LC_ALL"] = "C"
     env["SYSTEMD_COLORS"] = "0"
     env["SYSTEMD_PAGER"] = "cat"
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=env)
-    except OSError as exc:
-        raise VpnControlError("cannot run %s: %s" % (argv[0], exc), kind="missing_binary")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise VpnControlError("D-Bus call %s timed out after %.1f s" % (" ".join(argv[-3:]), timeout),
-                              kind="timeout")
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    rc, out, err = run(argv, timeout, env=env,
+                       timeout_msg="D-Bus call %s timed out after %%(timeout).1f s"
+                       % " ".join(argv[-3:]).replace("%", "%%"))
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+# ---- user values that reach busctl
+# Every busctl command line ends its options with "--" before the verb, so no value
+# that follows (service, path, interface, method, signature, arguments) is read as an
+# option, whatever it starts with. The values a user gives are checked too:
+# what D-Bus itself would refuse, or what cannot be a real session, fails as
+# ``invalid`` before anything runs.
+
+_OBJECT_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*)?\Z")
+MAX_TEXT = 1024   # characters of a configuration name or pause reason
+MAX_IFNAME = 15   # Linux IFNAMSIZ - 1
+
+
+def check_object_path(value, name="path", under=None):
+    """A D-Bus object path (``/`` and elements of ``[A-Za-z0-9_]``), below ``under`` when given."""
+    text = value if isinstance(value, str) else None
+    if text is None or not _OBJECT_PATH_RE.match(text):
+        raise VpnControlError("%s must be a D-Bus object path (/ and elements of letters, digits and _), got %r"
+                              % (name, value), kind="invalid")
+    if under and not text.startswith(under.rstrip("/") + "/"):
+        raise VpnControlError("%s must be an OpenVPN 3 session path below %s/, got %r" % (name, under, value),
+                              kind="invalid")
+    return text
+
+
+def check_text(value, name, maximum=MAX_TEXT):
+    """A D-Bus string a user gives (configuration name, pause reason): not empty, at most
+    ``maximum`` characters, valid UTF-8, no control characters (NUL, line and paragraph
+    separators included)."""
+    if not isinstance(value, str) or not value:
+        raise VpnControlError("%s must be a non-empty string, got %r" % (name, value), kind="invalid")
+    if len(value) > maximum:
+        raise VpnControlError("%s is longer than %d characters" % (name, maximum), kind="invalid")
+    for char in value:
+        if not char.isprintable():
+            raise VpnControlError("%s must not contain control or separator characters (%r in %r)"
+                                  % (name, char, value), kind="invalid")
+    return value
+
+
+def check_interface(value, name="interface"):
+    """A Linux network interface name: 1 to 15 characters, no white space, '/' or ':', not . or .."""
+    if (not isinstance(value, str) or not 0 < len(value) <= MAX_IFNAME or value in (".", "..")
+            or any(c in "/:" or c.isspace() or not c.isprintable() for c in value)):
+        raise VpnControlError("%s must be a network interface name (1 to %d characters, no white space, / or :), "
+                              "got %r" % (name, MAX_IFNAME, value), kind="invalid")
+    return value
+
+
+def check_selectors(path=None, config_name=None, interface=None, reason=None):
+    """Check the values a module gives before anything runs (``invalid`` otherwise)."""
+    if path is not None:
+        check_object_path(path, "path", under=SESSIONS_ROOT)
+    if config_name is not None:
+        check_text(config_name, "config_name")
+    if interface is not None:
+        check_interface(interface)
+    if reason is not None:
+        check_text(reason, "reason")
 
 
 def local_pid_alive(pid):
@@ -351,6 +403,7 @@ class OpenVPN3Client(object):
     """The OpenVPN 3 session manager, spoken to through ``busctl``."""
 
     def __init__(self, timeout=30, runner=None, busctl=None, clock=None, sleep=None, pid_alive=None):
+        timeout = check_timeout(timeout)
         # Defaults resolved at call time (module globals), so tests can replace them.
         clock = clock or _monotonic
         sleep = sleep or _sleep
@@ -377,7 +430,8 @@ class OpenVPN3Client(object):
     def _busctl(self, args, what):
         budget = self._budget()
         # busctl takes whole or fractional seconds; keep a margin for the process itself.
-        argv = [self.busctl, "--system", "--json=short", "--timeout=%.3f" % max(0.1, budget)] + list(args)
+        # "--": nothing after the options is an option, whatever it starts with.
+        argv = [self.busctl, "--system", "--json=short", "--timeout=%.3f" % max(0.1, budget), "--"] + list(args)
         while True:
             rc, out, err = self.runner(argv, budget + 2.0)
             if rc == 0:
@@ -397,6 +451,7 @@ class OpenVPN3Client(object):
             raise VpnControlError("%s: cannot parse busctl output %r" % (what, out[:200]), kind="protocol")
 
     def call(self, service, path, iface, method, signature=None, args=(), what=None):
+        check_object_path(path)
         cmd = ["call", service, path, iface, method]
         if signature:
             cmd.append(signature)
@@ -453,6 +508,7 @@ class OpenVPN3Client(object):
         return props
 
     def get_status(self, path):
+        check_object_path(path)
         reply = self._busctl(["get-property", SESSIONS_SERVICE, path, SESSIONS_IFACE, "status"],
                              "reading the status of session %s" % path)
         return normalize_status(reply.get("data") if reply else None)

@@ -219,7 +219,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import connection_argument_spec
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EVENT_TYPES, EventListener
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_name
@@ -242,8 +242,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params["duration"] <= 0:
-        module.fail_json(msg="duration must be more than 0 seconds", error_kind="invalid")
+    try:
+        duration = check_timeout(params["duration"], name="duration")
+        listener = EventListener(params["socket"], params["occtl_path"], params["timeout"])
+    except VpnControlError as exc:
+        module.fail_json(events=[], **exc.fail_kwargs())
     if params["max_events"] is not None and params["max_events"] < 1:
         module.fail_json(msg="max_events must be at least 1", error_kind="invalid")
     until = dict((k, v) for k, v in (params["until"] or {}).items() if v is not None)
@@ -262,10 +265,9 @@ def main():
             with open(ready_file, "w") as handle:
                 handle.write("%.3f\n" % time.time())
 
-    listener = EventListener(params["socket"], params["occtl_path"], params["timeout"])
     try:
         try:
-            result = listener.listen(duration=params["duration"], until=until or None,
+            result = listener.listen(duration=duration, until=until or None,
                                      max_events=params["max_events"],
                                      on_other_listener=params["on_other_listener"], on_ready=on_ready)
         finally:

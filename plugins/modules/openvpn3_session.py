@@ -170,6 +170,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import 
     CONNECTED,
     PAUSED,
     OpenVPN3Client,
+    check_selectors,
 )
 
 # States from which "connected" is reached by waiting, without any call.
@@ -315,6 +316,8 @@ def main():
     runner = None
     cleaned = []
     try:
+        check_selectors(path=params["path"], config_name=params["config_name"], interface=params["interface"],
+                        reason=params["reason"])
         client = OpenVPN3Client(timeout=params["timeout"])
         runner = Runner(module, client)
         if params["cleanup"]:

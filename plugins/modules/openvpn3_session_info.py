@@ -188,7 +188,7 @@ sessions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import OpenVPN3Client
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import OpenVPN3Client, check_selectors
 
 
 def main():
@@ -204,6 +204,7 @@ def main():
     )
     params = module.params
     try:
+        check_selectors(path=params["path"], config_name=params["config_name"], interface=params["interface"])
         client = OpenVPN3Client(timeout=params["timeout"])
         version = client.version()
         paths = None

@@ -297,6 +297,53 @@ def test_no_such_session(lab, o3):
     assert_unchanged(lab, o3, snap)
 
 
+def test_values_beginning_with_a_dash(lab, o3):
+    """Values that look like busctl options reach D-Bus as values ("--" ends busctl's options):
+    a profile named ``--it-dash`` is started, paused with the reason ``--version`` and removed;
+    malformed values fail as invalid before busctl runs."""
+    snap = snapshot(lab, o3)
+    name = "--it-dash"
+    res = run(lab, "openvpn3_session_info", {"config_name": "--help"})
+    for host in o3:
+        assert not res[host].get("failed") and res[host]["sessions"] == [], res[host]
+    res = run(lab, "openvpn3_session_info", {"interface": "-x"})
+    for host in o3:
+        assert not res[host].get("failed") and res[host]["sessions"] == [], res[host]
+    for args in ({"path": "--help"}, {"path": "/net/openvpn/v3/configuration/x"}, {"config_name": "a\nb"},
+                 {"interface": "tun0 -x"}):
+        res = run(lab, "openvpn3_session", dict(args, state="paused"))
+        for host in o3:
+            assert res[host]["failed"] is True and res[host]["error_kind"] == "invalid", res[host]
+    configs = {}
+    try:
+        for host in o3:
+            text = lab.run(host, ["cat", "/etc/openvpn/server/o3lab/lab-vpn.ovpn"]).stdout
+            configs[host] = busctl(lab, host, "--", "call", "net.openvpn.v3.configuration",
+                                   "/net/openvpn/v3/configuration", "net.openvpn.v3.configuration", "Import",
+                                   "ssbb", name, text, "false", "false")[0]
+        res = run(lab, "openvpn3_session", {"config_name": name, "state": "connected", "timeout": 60})
+        for host in o3:
+            r = res[host]
+            assert r["changed"] is True and r["session"]["state"] == "connected", r
+            assert r["session"]["config_name"] == name
+        res = run(lab, "openvpn3_session", {"config_name": name, "state": "paused", "reason": "--version"})
+        for host in o3:
+            r = res[host]
+            assert r["changed"] is True and r["session"]["state"] == "paused", r
+            assert dbus_status(lab, host, r["session"]["path"])[1] == 14
+        res = run(lab, "openvpn3_session", {"config_name": name, "state": "absent"})
+        for host in o3:
+            assert res[host]["changed"] is True and res[host]["sessions"] == [], res[host]
+    finally:
+        for host, cfg in configs.items():
+            for path in busctl(lab, host, "--", "call", SESSIONS, "/net/openvpn/v3/sessions", SESSIONS,
+                               "LookupConfigName", "s", name)[0]:
+                busctl(lab, host, "call", SESSIONS, path, SESSIONS, "Disconnect", check=False)
+            busctl(lab, host, "call", "net.openvpn.v3.configuration", cfg, "net.openvpn.v3.configuration",
+                   "Remove", check=False)
+    assert_unchanged(lab, o3, snap)
+
+
 def test_two_sessions_for_one_config_name(lab, o3):
     """Two profiles imported under one name, a session of each (27.1 refuses two of one profile)."""
     snap = snapshot(lab, o3)

@@ -447,7 +447,7 @@ def busctl_replay(capture):
     exchanges = capture["exchanges"]
 
     def runner(argv, timeout):
-        args = [a for a in argv[1:] if not a.startswith("--timeout=")]
+        args = [a for a in argv[1:] if not a.startswith("--timeout=") and a != "--"]
         for ex in exchanges:
             if ex["argv"] == args and ex.get("user") is None:
                 return ex["rc"], ex["stdout"], ex["stderr"]
