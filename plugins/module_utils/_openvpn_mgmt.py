@@ -43,13 +43,19 @@ DEFAULT_TIMEOUT = 10
 
 PASSWORD_PROMPT = b"ENTER PASSWORD:"
 
-# OpenVPN 2.7.8 (not 2.6): when a queued management client gives up (closes
-# before it was served), the next client is accepted but gets no banner until
-# yet another connection arrives, although nobody holds the interface.  So
-# while nothing at all has come, the client opens a short extra connection
-# after this many seconds, then after twice as long, and so on within its
-# timeout.  A server that is really busy is not disturbed by it.
+# OpenVPN 2.7.8 (not 2.6): when the server comes to a queued management client
+# that has already gone (it gave up while another client held the interface),
+# a client queued behind it is accepted by the kernel but gets no banner until
+# yet another connection arrives, although nobody holds the interface (seen in
+# the lab: holder, then a client that gives up, then ours).  So while nothing
+# at all has come, the client opens an extra connection (a probe) after this
+# many seconds, then after twice as long, and so on within its timeout; its
+# arrival wakes the server, which serves the oldest queued client first.  A
+# probe is kept open: once the session has quit the server serves the probe,
+# which quits at once (STALL_PROBE_RELEASE seconds at most), because a probe
+# that had gone when its turn came would stall the next client again.
 STALL_PROBE_FIRST = 1.0
+STALL_PROBE_RELEASE = 2.0
 BANNER_PREFIX = ">INFO:OpenVPN Management Interface Version"
 
 
@@ -357,6 +363,7 @@ class ManagementClient(object):
         # (tests; by default the same target as the session, none with a connector).
         self.probe_connector = probe_connector
         self.probes = 0
+        self._probe_socks = []
         self.sock = None
         self.buffer = b""
         self.notifications = []
@@ -631,12 +638,30 @@ class ManagementClient(object):
                 probe = self._open(min(deadline, time.time() + 1.0))
         except (ManagementError, OSError, IOError):
             return
-        try:
-            probe.close()
-        except Exception:
-            pass
+        self._probe_socks.append(probe)
 
-    def _abort(self):
+    def _release_probes(self, wait):
+        """Let each probe be served and quit (they are queued behind this session, which
+        has quit); within ``wait`` seconds in all, then close whatever is left."""
+        probes, self._probe_socks = self._probe_socks, []
+        end = time.time() + wait
+        for probe in probes:
+            try:
+                remaining = end - time.time()
+                if remaining > 0:
+                    probe.settimeout(remaining)
+                    data = probe.recv(4096)
+                    # Served (banner): quit.  A password prompt or EOF: just close.
+                    if data and not PASSWORD_PROMPT.startswith(data[:len(PASSWORD_PROMPT)]):
+                        probe.sendall(b"quit\n")
+            except Exception:
+                pass
+            try:
+                probe.close()
+            except Exception:
+                pass
+
+    def _abort(self, release_wait=0):
         self._usable = False
         if self.sock is not None:
             try:
@@ -644,17 +669,21 @@ class ManagementClient(object):
             except Exception:
                 pass
             self.sock = None
+        if self._probe_socks:
+            self._release_probes(release_wait)
 
     def close(self, quit_cleanly=True):
         """``quit`` (only after every reply is in) and close."""
         if self.sock is None:
             return
+        release_wait = 0
         if quit_cleanly and self._usable and not self.closed_by_server:
             try:
                 self.sock.sendall(b"quit\n")
+                release_wait = STALL_PROBE_RELEASE
             except Exception:
                 pass
-        self._abort()
+        self._abort(release_wait)
 
     def command(self, command, check=True, timeout=None):
         """Send one command and read its whole reply.

@@ -325,3 +325,168 @@ def test_command(lab, host):
     assert res["changed"] is True and res["lines"][0].startswith("SUCCESS")
     res = task(lab, host, "openvpn_command", {"socket": SOCK, "command": "kill nosuchcn"})
     assert res["failed"] and "common name 'nosuchcn' not found" in res["msg"]
+
+
+# ------------------------------------------------------------------ hostile input
+
+def _connections(lab, host, unit):
+    """How many management clients the server has seen connect (its journal)."""
+    out = lab.run(host, "journalctl -u %s --no-pager -o cat | grep -c 'MANAGEMENT: Client connected'" % unit,
+                  check=False).stdout
+    return int(out.strip() or 0)
+
+
+@pytest.mark.parametrize("host", SERVERS)
+def test_password_with_a_newline_sends_no_second_command(lab, host):
+    """TCP management: the real password followed by a line feed and a command.
+
+    Before the fix the server took the first line as the password and ran the second
+    (here ``mute 17``, harmless and visible with ``mute``)."""
+    password = lab.run(host, ["head", "-n1", PWFILE]).stdout.strip()
+    before = _connections(lab, host, "openvpn-server@labpw")
+    try:
+        for tail in ("\nmute 17", "\r\nmute 17", "\x00mute 17"):
+            res = task(lab, host, "openvpn_info", {"host": "127.0.0.1", "port": 7505, "password": password + tail,
+                                                   "gather": ["pid"]})
+            assert res["failed"] and res["error_kind"] == "invalid", res
+            assert password not in json.dumps(res)
+        assert lab.run(host, ["vfl-ovpn", "cmd", "labpw", "mute"]).stdout.strip() == "SUCCESS: mute=0"
+        # refused before connecting: only vfl-ovpn's own connection reached the server
+        assert _connections(lab, host, "openvpn-server@labpw") == before + 1
+    finally:
+        lab.run(host, ["vfl-ovpn", "cmd", "labpw", "mute", "0"], check=False)
+    # the right password alone still works
+    res = task(lab, host, "openvpn_info", {"host": "127.0.0.1", "port": 7505, "password": password,
+                                           "gather": ["pid"]})
+    assert not res.get("failed"), res
+
+
+@pytest.mark.parametrize("host", SERVERS)
+def test_hostile_values_never_reach_the_socket(lab, host):
+    before = _connections(lab, host, "openvpn-server@lab")
+    cases = [
+        ("openvpn_command", {"socket": SOCK, "command": "status\nsignal SIGTERM"}),
+        ("openvpn_command", {"socket": SOCK, "command": "kill 'alice"}),
+        ("openvpn_command", {"socket": SOCK, "command": "# kill alice"}),
+        ("openvpn_client", {"socket": SOCK, "client_id": [0], "message": "bye\nsignal SIGTERM"}),
+        ("openvpn_client", {"socket": SOCK, "common_name": ["alice\nsignal SIGTERM"]}),
+        ("openvpn_info", {"socket": SOCK, "timeout": "nan"}),
+    ]
+    for module, args in cases:
+        res = task(lab, host, module, args)
+        assert res["failed"] and res["error_kind"] == "invalid", (module, args, res)
+    assert _connections(lab, host, "openvpn-server@lab") == before
+    assert unit_active(lab, host, "openvpn-server@lab") == "active"
+
+
+@pytest.mark.parametrize("host", SERVERS)
+def test_command_reads_openvpn_quoting(lab, host):
+    # OpenVPN reads "status" 2 as status 2: read-only, run in check mode
+    res = task(lab, host, "openvpn_command", {"socket": SOCK, "command": '"status" \'2\''}, check=True)
+    assert not res.get("failed") and res["changed"] is False and res["lines"][0].startswith("TITLE,OpenVPN")
+    # state 'on' is state on for OpenVPN: a change, not sent in check mode
+    for command in ("state 'on'", "state all on", "'verb' 5"):
+        res = task(lab, host, "openvpn_command", {"socket": SOCK, "command": command}, check=True)
+        assert not res.get("failed") and res["changed"] is True and res["lines"] == [], (command, res)
+    assert lab.run(host, ["vfl-ovpn", "cmd", "lab", "verb"]).stdout.strip() == "SUCCESS: verb=3"
+    # log with two arguments answers twice: both replies are read, none is left over
+    res = task(lab, host, "openvpn_command", {"socket": SOCK, "command": "log 2 1"})
+    assert not res.get("failed") and res["changed"] is False and len(res["lines"]) == 3, res
+    # a kill message with quotes, backslash and # reaches the client as written
+    res = task(lab, host, "openvpn_command", {"socket": SOCK, "command": 'echo "a \\"b\\" #c"'}, check=True)
+    assert res["read_only"] is True
+
+
+# ----------------------------------------------------------------- server fault
+
+# Runs on the server host. A holder takes the interface; a client queued behind it gives up;
+# the holder quits once one more client is queued (the listen queue of the socket, from ss):
+# that client is the one OpenVPN 2.7.8 accepts without serving it.
+STALL_HELPER = r"""
+import socket, subprocess, sys, time
+path, action = sys.argv[1], sys.argv[2]
+
+def conn():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(path)
+    return sock
+
+def banner(sock, seconds):
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(4096)
+    except socket.timeout:
+        return b""
+
+def queued():
+    out = subprocess.run(["ss", "-xlH", "src", path], capture_output=True, text=True).stdout.split()
+    return int(out[2]) if len(out) > 2 else 0
+
+holder = conn()
+assert banner(holder, 10).startswith(b">INFO:"), "the holder got no banner"
+gone = conn()
+time.sleep(0.3)
+gone.close()                                   # gave up while queued
+if action == "witness":
+    witness = conn()                           # a plain client (no probe)
+else:
+    print("holding", flush=True)
+deadline = time.time() + 90
+while queued() < 2 and time.time() < deadline:
+    time.sleep(0.05)
+holder.sendall(b"quit\n")
+holder.close()
+if action == "witness":
+    got = banner(witness, float(sys.argv[3]))
+    print("banner" if got else "no banner", flush=True)
+    if not got:
+        # wake the server as the collection does, and leave it clean
+        probe = conn()
+        banner(witness, 5)
+        witness.sendall(b"quit\n")
+        witness.close()
+        if banner(probe, 5):
+            probe.sendall(b"quit\n")
+        probe.close()
+    else:
+        witness.sendall(b"quit\n")
+        witness.close()
+else:
+    print("released", flush=True)
+"""
+
+
+def test_stall_after_a_queued_client_gave_up_is_a_2_7_8_fault(lab):
+    """The fault itself: on 2.7.8 a plain client queued behind a client that gave up gets no
+    banner although the holder has quit; 2.6.14 serves it at once."""
+    for host, expected in (("sid", "no banner"), ("bookworm", "banner")):
+        out = lab.run(host, ["python3", "-c", STALL_HELPER, SOCK, "witness", "4"], timeout=120).stdout.strip()
+        assert out == expected, (host, out)
+        # and the interface is usable again for a plain client
+        assert lab.run(host, ["vfl-ovpn", "cmd", "lab", "pid"]).stdout.startswith("SUCCESS: pid=")
+
+
+@pytest.mark.parametrize("host", SERVERS)
+def test_module_succeeds_on_a_stalled_interface(lab, host):
+    """The module's connection is queued behind a client that gave up (2.7.8 does not serve it
+    until another connection arrives): it must succeed, not report the free interface as busy,
+    and leave the interface usable for plain clients (its extra connection quits once served)."""
+    unit = "vfl-stall-%s" % uuid.uuid4().hex[:8]
+    lab.run(host, ["systemd-run", "--unit", unit, "--collect", "python3", "-c", STALL_HELPER, SOCK, "hold"])
+    try:
+        deadline = time.time() + 20
+        while "holding" not in lab.run(host, ["journalctl", "-u", unit, "-o", "cat", "--no-pager"],
+                                       check=False).stdout:
+            assert time.time() < deadline, "the holder did not get the interface"
+            time.sleep(0.3)
+        res = task(lab, host, "openvpn_info", {"socket": SOCK, "gather": ["pid"], "timeout": 10})
+        log = lab.run(host, ["journalctl", "-u", unit, "-o", "cat", "--no-pager"], check=False).stdout
+        assert "released" in log, log
+        assert not res.get("failed"), res
+        assert res["pid"] == int(lab.run(host, ["systemctl", "show", "-p", "MainPID", "--value",
+                                                "openvpn-server@lab"]).stdout)
+    finally:
+        lab.run(host, ["systemctl", "stop", unit], check=False)
+    # nothing of the module is left queued: a plain client is served at once
+    assert lab.run(host, ["vfl-ovpn", "cmd", "lab", "pid"], timeout=30).stdout.startswith("SUCCESS: pid=")

@@ -342,12 +342,15 @@ class StalledServer(object):
         self.probes = 0
         self.main = RecordingSocket()
         self.main.pending = []
+        self.probe_socks = []
 
     def probe(self):
         self.probes += 1
         if self.wake_after is not None and self.probes == self.wake_after:
             self.main.pending.append(BANNER)
-        return RecordingSocket()
+        sock = RecordingSocket()    # served (banner) once the session has quit
+        self.probe_socks.append(sock)
+        return sock
 
 
 def test_stalled_server_is_woken_by_a_probe(monkeypatch):
@@ -357,8 +360,12 @@ def test_stalled_server_is_woken_by_a_probe(monkeypatch):
                                 probe_connector=server.probe)
     with client:
         assert client.pid() == 42
+        # the probe stays queued behind the session while it runs
+        assert not server.probe_socks[0].closed
     assert server.probes == 1 and client.probes == 1
     assert server.main.sent == b"pid\nquit\n"
+    # then it is served and quits at once: no gone client is left for the server to find
+    assert server.probe_socks[0].sent == b"quit\n" and server.probe_socks[0].closed
 
 
 def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
@@ -372,6 +379,7 @@ def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
     # probes after 0.1, 0.3, 0.7 s (delays 0.1, 0.2, 0.4; the next would be at 1.5 s)
     assert server.probes == 3
     assert server.main.sent == b""
+    assert all(p.closed and p.sent == b"" for p in server.probe_socks)
 
 
 def test_no_probe_once_the_server_answered(monkeypatch):
@@ -401,6 +409,24 @@ def test_probe_failure_does_not_fail_the_session(monkeypatch):
                                 probe_connector=refused)
     with client:
         assert client.pid() == 42
+    assert client.probes == 2
+
+
+def test_probe_answered_with_a_password_prompt_is_closed_without_a_guess(monkeypatch):
+    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    server = StalledServer(wake_after=1)
+    original = server.probe
+
+    def probe():
+        sock = original()
+        sock.pending = [b"ENTER PASSWORD:"]
+        return sock
+
+    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                probe_connector=probe)
+    with client:
+        assert client.pid() == 42
+    assert server.probe_socks[0].sent == b"" and server.probe_socks[0].closed
 
 
 def test_real_unix_socket_probe(tmp_path):
@@ -417,9 +443,11 @@ def test_real_unix_socket_probe(tmp_path):
         first, _addr = listener.accept()        # the session: no banner yet (stalled)
         second, _addr = listener.accept()       # the probe wakes the server
         accepted.append(second)
-        first.sendall(BANNER + b"SUCCESS: pid=9\r\n")
-        first.recv(100)
+        first.sendall(BANNER)
+        accepted.append(first.recv(100))        # quit
         first.close()
+        second.sendall(BANNER)                  # then the probe is served
+        accepted.append(second.recv(100))
 
     thread = threading.Thread(target=serve)
     thread.daemon = True
@@ -431,9 +459,11 @@ def test_real_unix_socket_probe(tmp_path):
         client.connect()
         assert client.probes == 1 and client.management_version == 5
         client.close()
+        thread.join(3)
+        assert accepted[1:] == [b"quit\n", b"quit\n"]
     finally:
         m.STALL_PROBE_FIRST = old
         thread.join(3)
         listener.close()
-        for sock in accepted:
-            sock.close()
+        if accepted:
+            accepted[0].close()
