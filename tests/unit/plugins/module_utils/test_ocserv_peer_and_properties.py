@@ -197,7 +197,9 @@ def _normalize_all(recs):
 def test_records_and_normalizers_on_any_occtl_style_json(records, trailing, dup):
     text = occtl_style(records, trailing, dup)
     recs = oc.records(text)
-    assert len(recs) == len(records)
+    if not (dup and any(list(rec)[:1] == ["ID"] for rec in records)):
+        # (a repeated "ID" starts a new record: show iroutes <= 1.3 prints its records that way)
+        assert len(recs) == len(records)
     if not dup:
         assert oc.tolerant_records(text) == recs
     _normalize_all(recs)
