@@ -49,7 +49,7 @@ def wrapper(tmp_path_factory):
 def call(wrapper, *args):
     """(rc, argv occtl got or None, env occtl got, stderr)."""
     proc = subprocess.run([sys.executable, "-I", wrapper] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env={"PAGER": "sh", "PATH": "/tmp"})
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env={"PAGER": "sh", "PATH": "/tmp"}, check=False)
     out = json.loads(proc.stdout) if proc.stdout else {}
     return proc.returncode, out.get("argv"), out.get("env"), proc.stderr.decode("utf-8", "replace")
 
@@ -172,7 +172,7 @@ def test_refused(wrapper, args):
 
 def test_names_with_surrogates_are_refused(wrapper):
     proc = subprocess.run([sys.executable, "-I", wrapper, "show", "user", b"al\xffice"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     assert proc.returncode == 2 and proc.stdout == b""
 
 
@@ -185,7 +185,7 @@ def test_missing_occtl(tmp_path):
     path = tmp_path / "w"
     path.write_text(text)
     proc = subprocess.run([sys.executable, "-I", str(path), "show", "status"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
+                          stderr=subprocess.PIPE, check=False)
     assert proc.returncode == 127 and b"cannot run" in proc.stderr
 
 
