@@ -217,6 +217,13 @@ ansible_facts:
               description: The C(ocpasswd) file of C(auth = "plain[passwd=...]"), null for other authentication.
               type: str
               sample: /etc/ocserv/ocpasswd
+            auth:
+              description:
+                - The authentication methods of the configuration, by name (C(plain), C(certificate), C(radius),
+                  C(pam), C(gssapi), ...), without their options: C(auth) lines (all required) and C(enable-auth)
+                  lines (alternatives) in the order of the file. Empty when the server was found by its socket only.
+              type: dict
+              sample: {auth: [plain], enable_auth: [gssapi]}
             running:
               description: Whether the control socket exists.
               type: bool
@@ -303,6 +310,12 @@ ansible_facts:
                   C(crl-verify DIR dir). Inline material is not listed.
               type: dict
               sample: {ca: /etc/openvpn/server/server/pki/ca.crt, crl_verify: /etc/openvpn/server/server/crl.pem}
+            client_config_dir:
+              description:
+                - The C(client-config-dir) of the configuration as an absolute path (OpenVPN reads the file named
+                  after a client's common name there at each connection), null when it has none.
+              type: str
+              sample: /etc/openvpn/server/server/ccd
             run_as:
               description:
                 - C(user) and C(group) the instance drops its privileges to (empty when it keeps root). After a
@@ -510,7 +523,7 @@ def config_lines(text):
 def parse_ocserv_config(text):
     """What an ocserv.conf says about its control socket: ``{occtl_socket, use_occtl, pid_file, tcp_port}``."""
     info = {"occtl_socket": None, "use_occtl": True, "pid_file": None, "tcp_port": None, "is_ocserv": False,
-            "passwd_file": None}
+            "passwd_file": None, "auth": {"auth": [], "enable_auth": []}}
     for name, args in config_lines(text):
         value = args[0] if args else ""
         if name == "occtl-socket-file":
@@ -521,9 +534,12 @@ def parse_ocserv_config(text):
             info["pid_file"] = value
         elif name == "tcp-port":
             info["tcp_port"] = _ocserv.to_int(value)
-        elif name in ("auth", "enable-auth") and info["passwd_file"] is None:
+        elif name in ("auth", "enable-auth"):
+            method = re.match(r"^\s*([A-Za-z0-9_-]*)", value).group(1).lower()
+            if method:
+                info["auth"][name.replace("-", "_")].append(method)
             match = re.match(r"^plain\[(?:.*,)?passwd=([^,\]]+)", value.strip())
-            if match:
+            if match and info["passwd_file"] is None:
                 info["passwd_file"] = match.group(1)
         if name in ("auth", "tcp-port", "udp-port", "socket-file", "occtl-socket-file", "server-cert",
                     "run-as-user", "ipv4-network"):
@@ -540,7 +556,7 @@ def parse_openvpn_config(text, base_dir):
     """
     info = {"management": None, "role": None, "management_client_user": None,
             "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {},
-            "run_as": {}, "persist_key": False}
+            "run_as": {}, "persist_key": False, "client_config_dir": None}
     cwd = base_dir
     file_options = ("ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2", "crl-verify", "secret")
     server_words = ("server", "server-bridge", "tls-server")
@@ -576,6 +592,9 @@ def parse_openvpn_config(text, base_dir):
             info["run_as"][name] = args[0]
         elif name == "persist-key":
             info["persist_key"] = True
+        elif name == "client-config-dir" and args:
+            info["client_config_dir"] = args[0] if os.path.isabs(args[0]) else os.path.normpath(
+                os.path.join(cwd, args[0]))
         elif name in file_options and args and args[0] not in ("none", "[inline]"):
             path = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
             info["files"][name.replace("-", "_")] = path
@@ -643,6 +662,7 @@ def ocserv_candidates(config_patterns, explicit_sockets, discover=True):
                 "source": "config",
                 "use_occtl": info["use_occtl"],
                 "passwd_file": info["passwd_file"],
+                "auth": info["auth"],
             })
         if is_socket(_ocserv.DEFAULT_SOCKET):
             found.append({"config": None, "socket": _ocserv.DEFAULT_SOCKET, "source": "default_socket",
@@ -689,6 +709,7 @@ def openvpn_candidates(config_dirs, socket_dirs, explicit, discover=True):
                     "files": info["files"],
                     "run_as": info["run_as"],
                     "persist_key": info["persist_key"],
+                    "client_config_dir": info["client_config_dir"],
                     "source": "config",
                 })
         for directory in socket_dirs:
@@ -747,6 +768,7 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         "socket": cand["socket"],
         "source": cand["source"],
         "passwd_file": cand.get("passwd_file"),
+        "auth": cand.get("auth") or {"auth": [], "enable_auth": []},
         "running": is_socket(cand["socket"]),
         "reachable": False,
         "version": None,
@@ -807,6 +829,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "files": cand.get("files", {}),
         "run_as": cand.get("run_as", {}),
         "persist_key": cand.get("persist_key", False),
+        "client_config_dir": cand.get("client_config_dir"),
         "reread_files": reread_files(cand),
         "reachable": False,
         "version": None,

@@ -1,25 +1,40 @@
-"""vpnfleet.control.revoke against the lab: check mode plans, the real run cuts the user off on every
-server (checked on the servers themselves, and by trying to reconnect as the user), a second run
-changes nothing, other users stay connected.
+"""vpnfleet.control.revoke and vpnfleet.control.reinstate against the lab: hostile names refused before
+anything changes, check mode plans, the real run cuts the user off on every server (checked on the
+servers themselves, and by trying to reconnect as the user with what it has: password, cookie,
+certificate), a second run changes nothing, other users stay connected; reinstate gives the access
+back (the same clients get in again) and changes nothing the second time.
 
 The lab (docs/lab.md): ocserv 1.1.6 / 1.3.0 / 1.5.0 on bookworm / trixie / sid with alice and bob
 connected from the client host; an OpenVPN 2 server with a CRL in the openvpn role's PKI layout on
-the first openvpn_servers host (playbooks/fleet/openvpn-setup.yml) with alice and bob connected;
-OpenVPN 3 sessions of the profile lab-vpn on the openvpn3 hosts. Run with VPNFLEET_LAB_ID=fleet.
+the first openvpn_servers host (playbooks/fleet/openvpn-setup.yml) with alice and bob connected, a
+second one "fleetccd" there with a client-config-dir and no CRL (the CA not at hand); the lab's own
+OpenVPN instances (CRL signed on the controller, no client-config-dir: "not blocked"); OpenVPN 3
+sessions of the profile lab-vpn on the openvpn3 hosts. Run with VPNFLEET_LAB_ID=fleet.
 """
 
 import json
 import os
+import sys
 import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ocserv_support as ocs  # noqa: E402
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 REVOKE = os.path.join(REPO_ROOT, "playbooks", "revoke.yml")
+REINSTATE = os.path.join(REPO_ROOT, "playbooks", "reinstate.yml")
 FLEET = os.path.join(HERE, "playbooks", "fleet")
 OVPN_SOCKET = "/run/openvpn-mgmt/fleet.sock"
+CCD_SOCKET = "/run/openvpn-mgmt/fleetccd.sock"
 USER = "bob"        # revoked
 OTHER = "alice"     # must stay connected
+# the lab's own OpenVPN instances have a CRL signed on the controller and no client-config-dir: the run
+# says "not blocked: reconnect possible" there, which these tests accept (the refusal has its own test)
+EXTRA = {"revoke_users": [USER], "revoke_openvpn3_configs": ["lab-vpn"], "revoke_accept_reconnect": True}
 
 
 def ocserv_users(lab, host):
@@ -38,9 +53,35 @@ def passwd_line(lab, host, user):
     return [line for line in out.splitlines() if line.startswith(user + ":")][0]
 
 
-def openvpn_common_names(lab, host):
-    out = lab.run(host, "echo 'status 3' | socat -t 1 - UNIX-CONNECT:%s" % OVPN_SOCKET).stdout
+def openvpn_common_names(lab, host, sock=OVPN_SOCKET):
+    out = lab.run(host, "echo 'status 3' | socat -t 1 - UNIX-CONNECT:%s" % sock).stdout
     return [line.split("\t")[1] for line in out.splitlines() if line.startswith("CLIENT_LIST\t")]
+
+
+def journal_has(lab, host, unit, text, since):
+    """Whether the unit's journal since ``since`` (epoch) has a line with ``text``."""
+    out = lab.run(host, ["journalctl", "-u", unit, "--no-pager", "-o", "cat",
+                         "--since", "@%d" % int(since)], check=False).stdout
+    return text in out
+
+
+def client_unit_state(lab, unit):
+    return lab.run(lab.groups["vpn_clients"][0], ["systemctl", "is-active", unit], check=False).stdout.strip()
+
+
+def ccd_file(lab, host, instance, name=USER):
+    res = lab.run(host, ["cat", "/etc/openvpn/server/%s/ccd/%s" % (instance, name)], check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def crl_serials(lab, host):
+    crl = lab.run(host, "openssl crl -in /etc/openvpn/server/fleet/crl.pem -noout -text").stdout
+    return crl.replace(":", "").upper()
+
+
+def cert_serial(lab, host, name=USER):
+    return lab.run(host, ["openssl", "x509", "-in", "/etc/openvpn/server/fleet/pki/clients/%s.crt" % name,
+                          "-noout", "-serial"]).stdout.strip().split("=")[1]
 
 
 def o3_sessions(lab, host):
@@ -56,14 +97,45 @@ def report(res):
     raise AssertionError("no report in %s" % res.stdout[-2000:])
 
 
+# names that cannot be a user name, a certificate common name and a file name (CCD/<name>,
+# clients/<name>.crt): refused by the first task, before discovery, on no host anything changed
+@pytest.mark.parametrize("extra", [
+    {"revoke_users": ["bob\n"]},
+    {"revoke_users": ["bob"], "revoke_common_names": ["../bob"]},
+    {"revoke_users": ["bob", "a/b", "..", "bob\u2028x", " bob", "-bob", "x" * 65, "", "bob\nalice", ".hidden"]},
+], ids=["newline", "dotdot-cn", "mixed"])
+def test_revoke_refuses_hostile_names(fleet, extra):
+    lab = fleet
+    ovpn = lab.groups["openvpn_servers"][0]
+    for book in (REVOKE, REINSTATE):
+        res = lab.playbook(book, extra_vars=dict(extra, revoke_accept_reconnect=True))
+        assert res.rc != 0, (book, res.stats)
+        msg = " ".join(r.get("msg", "") for r in res.results("Check the request").values())
+        assert "refused" in msg, (book, res.results("Check the request"))
+        bad = [n for n in extra.get("revoke_users", []) + extra.get("revoke_common_names", []) if n != "bob"]
+        for name in bad:
+            assert json.dumps(name) in msg, (name, msg)   # listed as JSON: a newline shows
+        # nothing ran after the check: no discovery, no change anywhere
+        ran = [t.get("task", {}).get("name") for t in res.tasks()]
+        assert "Find the VPN servers of the host" not in ran, (book, ran)
+        assert all(s.get("changed", 0) == 0 for s in res.stats.values()), res.stats
+    for host in lab.groups["ocserv_servers"]:
+        assert USER in [u["Username"] for u in ocserv_users(lab, host)], host
+        assert not passwd_line(lab, host, USER).split(":")[2].startswith("!"), host
+    assert ccd_file(lab, ovpn, "fleet") is None and ccd_file(lab, ovpn, "fleetccd") is None
+    assert lab.run(ovpn, "ls /etc/openvpn/server/fleet/ccd /etc/openvpn/server/fleetccd/ccd").stdout.split() == [
+        "/etc/openvpn/server/fleet/ccd:", "/etc/openvpn/server/fleetccd/ccd:"]
+    assert USER in openvpn_common_names(lab, ovpn)
+
+
 def test_revoke_check_mode_changes_nothing(fleet):
     lab = fleet
     ovpn = lab.groups["openvpn_servers"][0]
-    res = lab.playbook(REVOKE, extra_vars={"revoke_users": [USER], "revoke_openvpn3_configs": ["lab-vpn"]},
-                       check=True)
+    res = lab.playbook(REVOKE, extra_vars=EXTRA, check=True)
     assert res.rc == 0, (res.stats, res.stderr[-3000:])
     lines = report(res)
     text = "\n".join(lines)
+    print(text)
     assert "check mode" in lines[0]
     for host in lab.groups["ocserv_servers"]:
         assert any(line.startswith(host) and "would be locked: %s" % USER in line
@@ -72,21 +144,54 @@ def test_revoke_check_mode_changes_nothing(fleet):
         assert USER in [u["Username"] for u in ocserv_users(lab, host)]
         assert not passwd_line(lab, host, USER).split(":")[2].startswith("!")
     assert "CRL /etc/openvpn/server/fleet/crl.pem: %s would be revoked" % USER in text
+    assert "client-config-dir /etc/openvpn/server/fleet/ccd: %s would be disabled" % USER in text
+    assert "openvpn fleetccd: no crl-verify; client-config-dir /etc/openvpn/server/fleetccd/ccd: %s would be " \
+           "disabled; connections would be killed (halt): %s" % (USER, USER) in text
     assert "would be killed (halt): %s" % USER in text
+    # the lab's instances: CRL signed on the controller, no client-config-dir
+    assert "openvpn lab: CRL /etc/openvpn/server/lab/crl.pem: CA key not on the host; not blocked: " \
+           "reconnect possible (%s) - accepted" % USER in text
     assert USER in openvpn_common_names(lab, ovpn)
+    assert USER in openvpn_common_names(lab, ovpn, CCD_SOCKET)
+    assert ccd_file(lab, ovpn, "fleet") is None and ccd_file(lab, ovpn, "fleetccd") is None
     for host in lab.groups["openvpn3_clients"]:
         assert "session(s) would be disconnected (lab-vpn)" in text
         assert o3_sessions(lab, host)
+
+
+def test_revoke_fails_where_the_name_can_come_back(fleet):
+    """An instance with neither a CRL the play can sign nor a client-config-dir (the lab's own): the
+    run fails there unless revoke_accept_reconnect (checked in check mode: the plan already says so)."""
+    lab = fleet
+    res = lab.playbook(REVOKE, extra_vars={"revoke_users": [USER]}, check=True)
+    assert res.rc != 0
+    failed = res.results("Fail the hosts where a revoked name can reconnect")
+    for host in lab.groups["openvpn_servers"]:
+        assert failed[host].get("failed"), (host, failed)
+        assert "lab: %s" % USER in failed[host]["msg"] and "revoke_accept_reconnect" in failed[host]["msg"]
+        assert "fleet: " not in failed[host]["msg"]
+    for host in lab.groups["ocserv_servers"]:
+        # the other steps ran (as a plan) all the same
+        assert res.result("Lock the ocserv accounts and terminate their sessions", host)["results"][0]["accounts"] == [USER]
+    text = "\n".join(report(res))
+    assert "not blocked: reconnect possible (%s)" % USER in text and "accepted" not in text
 
 
 def test_revoke_cuts_the_user_off_everywhere(fleet):
     lab = fleet
     ovpn = lab.groups["openvpn_servers"][0]
     client = lab.groups["vpn_clients"][0]
+    # what the user has besides its password: a session cookie in use on every ocserv server
+    cookies = {}
+    for host in lab.groups["ocserv_servers"]:
+        cookies[host] = ocs.cookie(lab, host, USER)
+        ocs.connect_with_cookie_bg(lab, host, cookies[host], "rv-%s" % host)
+    for host in lab.groups["ocserv_servers"]:
+        assert ocs.wait_until(lambda: len(ocs.connections(lab, host, USER)) >= 2, 30), host
     t0 = time.time()
-    res = lab.playbook(REVOKE, extra_vars={"revoke_users": [USER], "revoke_openvpn3_configs": ["lab-vpn"]})
+    res = lab.playbook(REVOKE, extra_vars=EXTRA)
     elapsed = time.time() - t0
-    assert res.rc == 0, (res.stats, res.stderr[-3000:])
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
     lines = report(res)
     text = "\n".join(lines)
     print("revoke took %.1f s\n%s" % (elapsed, text))
@@ -98,31 +203,37 @@ def test_revoke_cuts_the_user_off_everywhere(fleet):
         assert passwd_line(lab, host, USER).split(":")[2].startswith("!"), host
         # the other user is untouched
         assert OTHER in [u["Username"] for u in ocserv_users(lab, host)], host
-        # and the user cannot log in again (password refused while locked)
+        # and the user cannot log in again: password refused while locked, the cookie refused (401)
         attempt = lab.run(client, ["vfl-oc", "cookie", host, USER], check=False, timeout=60)
         assert attempt.returncode != 0 and "COOKIE=" not in attempt.stdout, (host, attempt.stdout, attempt.stderr)
+        assert ocs.connect_cookie(lab, host, cookies[host]) == 2, host
+        ocs.stop_unit(lab, "vfl-octest-rv-%s" % host)
 
-    # OpenVPN: certificate in the CRL, connection gone, a reconnect is refused by the CRL
+    # OpenVPN with a CRL: certificate in the CRL, connection gone, a reconnect is refused by the CRL
     assert USER not in openvpn_common_names(lab, ovpn)
     assert OTHER in openvpn_common_names(lab, ovpn)
-    crl = lab.run(ovpn, "openssl crl -in /etc/openvpn/server/fleet/crl.pem -noout -text").stdout
-    serial = lab.run(ovpn, ["openssl", "x509", "-in", "/etc/openvpn/server/fleet/pki/clients/%s.crt" % USER,
-                            "-noout", "-serial"]).stdout.strip().split("=")[1]
-    assert serial in crl.replace(":", "").upper()
-    assert lab.run(client, ["systemctl", "is-active", "openvpn-client@fleet-%s" % USER],
-                   check=False).stdout.strip() != "active"   # HALT: the client exited
+    assert cert_serial(lab, ovpn) in crl_serials(lab, ovpn)
+    assert "disable" in ccd_file(lab, ovpn, "fleet")
+    # HALT: the client exits (OpenVPN takes a few seconds to act on it)
+    assert ocs.wait_until(lambda: client_unit_state(lab, "openvpn-client@fleet-%s" % USER) != "active", 30)
+    since = time.time() - 1
     lab.run(client, ["systemctl", "restart", "openvpn-client@fleet-%s" % USER])
-    deadline = time.time() + 40
-    refused = ""
-    while time.time() < deadline:
-        refused = lab.run(ovpn, "journalctl -u openvpn-server@fleet --no-pager --since '-60s' "
-                                "| grep 'certificate revoked: CN=%s' || true" % USER).stdout
-        if refused:
-            break
-        time.sleep(2)
-    assert refused, "the server never refused the revoked certificate"
+    assert ocs.wait_until(lambda: journal_has(lab, ovpn, "openvpn-server@fleet", "certificate revoked", since), 40, 2), \
+        "the server never refused the revoked certificate"
     assert USER not in openvpn_common_names(lab, ovpn)
     lab.run(client, ["systemctl", "stop", "openvpn-client@fleet-%s" % USER])
+
+    # OpenVPN without the CA at hand: the client-config-dir refuses the name, the others stay
+    assert "disable" in ccd_file(lab, ovpn, "fleetccd")
+    assert USER not in openvpn_common_names(lab, ovpn, CCD_SOCKET)
+    assert OTHER in openvpn_common_names(lab, ovpn, CCD_SOCKET)
+    assert ocs.wait_until(lambda: client_unit_state(lab, "openvpn-client@fleetccd-%s" % USER) != "active", 30)
+    since = time.time() - 1
+    lab.run(client, ["systemctl", "restart", "openvpn-client@fleetccd-%s" % USER])
+    assert ocs.wait_until(lambda: journal_has(lab, ovpn, "openvpn-server@fleetccd", "'disable' directive", since), 40, 2), \
+        lab.run(ovpn, "journalctl -u openvpn-server@fleetccd --no-pager -n 30", check=False).stdout
+    assert USER not in openvpn_common_names(lab, ovpn, CCD_SOCKET)
+    lab.run(client, ["systemctl", "stop", "openvpn-client@fleetccd-%s" % USER])
 
     # OpenVPN 3: the sessions of the profile are gone
     for host in lab.groups["openvpn3_clients"]:
@@ -130,15 +241,76 @@ def test_revoke_cuts_the_user_off_everywhere(fleet):
 
     for host in lab.groups["ocserv_servers"]:
         assert any(line.startswith(host) and "accounts locked: %s" % USER in line for line in lines), text
+    assert "not blocked: reconnect possible (%s) - accepted" % USER in text
 
 
 def test_revoke_second_run_changes_nothing(fleet):
     lab = fleet
-    res = lab.playbook(REVOKE, extra_vars={"revoke_users": [USER], "revoke_openvpn3_configs": ["lab-vpn"]})
+    res = lab.playbook(REVOKE, extra_vars=EXTRA)
     assert res.rc == 0, (res.stats, res.stderr[-3000:])
     assert all(s.get("changed", 0) == 0 for s in res.stats.values()), res.stats
     text = "\n".join(report(res))
     assert "accounts already locked" in text and "not connected" in text
+    assert "CRL: %s already revoked" % USER in text and "client-config-dir: already disabled" in text
+
+
+def reinstate_report(res):
+    for result in res.results("Report who was given access back where").values():
+        if "msg" in result:
+            return result["msg"]
+    raise AssertionError("no report in %s" % res.stdout[-2000:])
+
+
+def test_reinstate_check_mode_changes_nothing(fleet):
+    lab = fleet
+    ovpn = lab.groups["openvpn_servers"][0]
+    res = lab.playbook(REINSTATE, extra_vars={"revoke_users": [USER]}, check=True)
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    lines = reinstate_report(res)
+    text = "\n".join(lines)
+    print(text)
+    assert "check mode" in lines[0]
+    for host in lab.groups["ocserv_servers"]:
+        assert any(line.startswith(host) and "accounts would be unlocked: %s" % USER in line for line in lines), text
+        assert passwd_line(lab, host, USER).split(":")[2].startswith("!"), host
+    assert "CRL /etc/openvpn/server/fleet/crl.pem: %s would be taken out" % USER in text
+    assert "client-config-dir /etc/openvpn/server/fleetccd/ccd: %s would be enabled again" % USER in text
+    assert "openvpn lab: CRL /etc/openvpn/server/lab/crl.pem: CA key not on the host" in text
+    assert cert_serial(lab, ovpn) in crl_serials(lab, ovpn)
+    assert "disable" in ccd_file(lab, ovpn, "fleet") and "disable" in ccd_file(lab, ovpn, "fleetccd")
+
+
+def test_reinstate_gives_the_access_back(fleet):
+    lab = fleet
+    ovpn = lab.groups["openvpn_servers"][0]
+    client = lab.groups["vpn_clients"][0]
+    res = lab.playbook(REINSTATE, extra_vars={"revoke_users": [USER]})
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    text = "\n".join(reinstate_report(res))
+    print(text)
+    for host in lab.groups["ocserv_servers"]:
+        assert not passwd_line(lab, host, USER).split(":")[2].startswith("!"), host
+        # the same client gets in again (its unit logs in with the password), the other user stayed
+        ocs.connect_unit(lab, host, USER)
+        assert OTHER in [u["Username"] for u in ocserv_users(lab, host)], host
+    assert cert_serial(lab, ovpn) not in crl_serials(lab, ovpn)
+    # the files revoke created are gone with its block
+    assert ccd_file(lab, ovpn, "fleet") is None and ccd_file(lab, ovpn, "fleetccd") is None
+    for instance, sock in (("fleet", OVPN_SOCKET), ("fleetccd", CCD_SOCKET)):
+        lab.run(client, ["systemctl", "restart", "openvpn-client@%s-%s" % (instance, USER)])
+        assert ocs.wait_until(lambda: USER in openvpn_common_names(lab, ovpn, sock), 60, 2), \
+            lab.run(ovpn, "journalctl -u openvpn-server@%s --no-pager -n 30" % instance, check=False).stdout
+        assert OTHER in openvpn_common_names(lab, ovpn, sock)
+
+
+def test_reinstate_second_run_changes_nothing(fleet):
+    lab = fleet
+    res = lab.playbook(REINSTATE, extra_vars={"revoke_users": [USER]})
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    assert all(s.get("changed", 0) == 0 for s in res.stats.values()), res.stats
+    text = "\n".join(reinstate_report(res))
+    assert "not locked: %s" % USER in text and "CRL: not revoked" in text
+    assert "client-config-dir: nothing revoke wrote" in text
 
 
 def test_revoke_refuses_an_empty_request(fleet):

@@ -17,6 +17,7 @@ import socket
 import sys
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
@@ -167,7 +168,8 @@ pid-file = /run/ocserv.pid
 """
     info = vpn_facts.parse_ocserv_config(text)
     assert info == {"occtl_socket": "/run/ocserv/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
-                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd"}
+                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd",
+                    "auth": {"auth": ["plain"], "enable_auth": []}}
     assert vpn_facts.parse_ocserv_config("use-occtl = false\ntcp-port=1\n")["use_occtl"] is False
     assert not vpn_facts.parse_ocserv_config("something else\n")["is_ocserv"]
 
@@ -186,6 +188,43 @@ def test_parse_openvpn_config_unix_tcp_relative():
     info = vpn_facts.parse_openvpn_config("ca pki/ca.crt\ndh none\ncrl-verify /srv/crl.pem\n<key>\n</key>\n", "/etc/o")
     assert info["files"] == {"ca": "/etc/o/pki/ca.crt", "crl_verify": "/srv/crl.pem"}
     assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["management"] is None
+    assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["client_config_dir"] is None
+
+
+def test_parse_openvpn_config_client_config_dir():
+    info = vpn_facts.parse_openvpn_config("client-config-dir /etc/openvpn/server/s/ccd\n", "/etc/openvpn/server")
+    assert info["client_config_dir"] == "/etc/openvpn/server/s/ccd"
+    # relative to the directory the unit runs in, or to cd
+    info = vpn_facts.parse_openvpn_config("client-config-dir ccd\n", "/etc/openvpn/server")
+    assert info["client_config_dir"] == "/etc/openvpn/server/ccd"
+    info = vpn_facts.parse_openvpn_config("cd /srv/vpn\nclient-config-dir 'my ccd'\n", "/etc/openvpn")
+    assert info["client_config_dir"] == "/srv/vpn/my ccd"
+    # a directory is not a file re-read on SIGHUP
+    assert "client_config_dir" not in info["files"]
+
+
+def test_parse_ocserv_config_auth_methods():
+    """The methods of auth / enable-auth lines, without their options (docs: ocserv.conf(5))."""
+    text = ('auth = "certificate"\nauth = "plain[passwd=/etc/ocserv/pw,otp=/etc/ocserv/otp]"\n'
+            'enable-auth = "gssapi[keytab=/etc/krb5.keytab]"\nenable-auth = radius[config=/etc/r.conf,groupconfig=true]\n'
+            '#auth = "pam"\n')
+    info = vpn_facts.parse_ocserv_config(text)
+    assert info["auth"] == {"auth": ["certificate", "plain"], "enable_auth": ["gssapi", "radius"]}
+    assert info["passwd_file"] == "/etc/ocserv/pw"
+    assert vpn_facts.parse_ocserv_config('auth = "pam[gid-min=1000]"\n')["auth"] == {"auth": ["pam"], "enable_auth": []}
+    assert vpn_facts.parse_ocserv_config('auth = "PAM"\n')["auth"]["auth"] == ["pam"]
+    assert vpn_facts.parse_ocserv_config('auth = ""\n')["auth"]["auth"] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_config_parsers_take_any_text(text):
+    """No configuration text makes the parsers fail; the methods are bare lower-case names."""
+    info = vpn_facts.parse_ocserv_config(text)
+    for method in info["auth"]["auth"] + info["auth"]["enable_auth"]:
+        assert method and method == method.lower() and all(c.isalnum() or c in "_-" for c in method)
+    info = vpn_facts.parse_openvpn_config(text, "/etc/openvpn/server")
+    assert info["client_config_dir"] is None or os.path.isabs(info["client_config_dir"])
 
 
 def test_reread_files_and_run_as():
