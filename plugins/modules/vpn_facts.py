@@ -217,6 +217,18 @@ ansible_facts:
               description: The C(ocpasswd) file of C(auth = "plain[passwd=...]"), null for other authentication.
               type: str
               sample: /etc/ocserv/ocpasswd
+            auth_methods:
+              description:
+                - The authentication methods of the C(auth) and C(enable-auth) lines, in order (V(plain),
+                  V(certificate), V(pam), V(radius), V(gssapi), ...).
+                - Null when the server was found by its socket only (no configuration read).
+              type: list
+              elements: str
+              sample: [plain, certificate]
+            crl:
+              description: The certificate revocation list the server reads (C(crl)), null when none is set.
+              type: str
+              sample: /etc/ocserv/pki/crl.pem
             running:
               description: Whether the control socket exists.
               type: bool
@@ -508,9 +520,14 @@ def config_lines(text):
 
 
 def parse_ocserv_config(text):
-    """What an ocserv.conf says about its control socket: ``{occtl_socket, use_occtl, pid_file, tcp_port}``."""
+    """What an ocserv.conf says about its control socket and its authentication.
+
+    ``{occtl_socket, use_occtl, pid_file, tcp_port, is_ocserv, passwd_file, auth_methods, crl}``;
+    ``auth_methods`` are the method names of the ``auth`` and ``enable-auth`` lines in order
+    (``plain``, ``certificate``, ``radius``, ...), each once.
+    """
     info = {"occtl_socket": None, "use_occtl": True, "pid_file": None, "tcp_port": None, "is_ocserv": False,
-            "passwd_file": None}
+            "passwd_file": None, "auth_methods": [], "crl": None}
     for name, args in config_lines(text):
         value = args[0] if args else ""
         if name == "occtl-socket-file":
@@ -521,9 +538,14 @@ def parse_ocserv_config(text):
             info["pid_file"] = value
         elif name == "tcp-port":
             info["tcp_port"] = _ocserv.to_int(value)
-        elif name in ("auth", "enable-auth") and info["passwd_file"] is None:
+        elif name == "crl":
+            info["crl"] = value or None
+        if name in ("auth", "enable-auth"):
+            method = re.match(r"^\s*([A-Za-z0-9_-]*)", value).group(1).lower()
+            if method and method not in info["auth_methods"]:
+                info["auth_methods"].append(method)
             match = re.match(r"^plain\[(?:.*,)?passwd=([^,\]]+)", value.strip())
-            if match:
+            if match and info["passwd_file"] is None:
                 info["passwd_file"] = match.group(1)
         if name in ("auth", "tcp-port", "udp-port", "socket-file", "occtl-socket-file", "server-cert",
                     "run-as-user", "ipv4-network"):
@@ -643,6 +665,8 @@ def ocserv_candidates(config_patterns, explicit_sockets, discover=True):
                 "source": "config",
                 "use_occtl": info["use_occtl"],
                 "passwd_file": info["passwd_file"],
+                "auth_methods": info["auth_methods"],
+                "crl": info["crl"],
             })
         if is_socket(_ocserv.DEFAULT_SOCKET):
             found.append({"config": None, "socket": _ocserv.DEFAULT_SOCKET, "source": "default_socket",
@@ -747,6 +771,8 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         "socket": cand["socket"],
         "source": cand["source"],
         "passwd_file": cand.get("passwd_file"),
+        "auth_methods": cand.get("auth_methods"),
+        "crl": cand.get("crl"),
         "running": is_socket(cand["socket"]),
         "reachable": False,
         "version": None,

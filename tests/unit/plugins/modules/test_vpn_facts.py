@@ -17,6 +17,7 @@ import socket
 import sys
 
 import pytest
+from hypothesis import given, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
@@ -167,9 +168,45 @@ pid-file = /run/ocserv.pid
 """
     info = vpn_facts.parse_ocserv_config(text)
     assert info == {"occtl_socket": "/run/ocserv/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
-                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd"}
+                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd",
+                    "auth_methods": ["plain"], "crl": None}
     assert vpn_facts.parse_ocserv_config("use-occtl = false\ntcp-port=1\n")["use_occtl"] is False
     assert not vpn_facts.parse_ocserv_config("something else\n")["is_ocserv"]
+
+
+def test_parse_ocserv_config_certificate_auth():
+    """The role's certificate configurations: certificate only, and certificate beside a password file."""
+    info = vpn_facts.parse_ocserv_config(
+        'auth = "certificate"\nca-cert = /etc/ocserv/pki/ca.pem\ncrl = /etc/ocserv/pki/crl.pem\n'
+        'cert-user-oid = 2.5.4.3\n# crl = /old.pem\n')
+    assert info["auth_methods"] == ["certificate"] and info["crl"] == "/etc/ocserv/pki/crl.pem"
+    assert info["passwd_file"] is None
+    info = vpn_facts.parse_ocserv_config(
+        'auth = "plain[passwd=/etc/ocserv/ocpasswd]"\nenable-auth = "certificate"\n'
+        'enable-auth = "gssapi[no-local-map]"\nauth = "plain[passwd=/other]"\n')
+    assert info["auth_methods"] == ["plain", "certificate", "gssapi"]
+    assert info["passwd_file"] == "/etc/ocserv/ocpasswd" and info["crl"] is None
+    assert vpn_facts.parse_ocserv_config('auth = "radius[config=/etc/r.conf,groupconfig=true]"\n'
+                                         'crl = ""\n') == dict(
+        vpn_facts.parse_ocserv_config('auth = "radius[config=/x]"'), crl=None)
+
+
+@given(st.lists(st.sampled_from(["plain[passwd=/p]", "certificate", "pam", "radius[config=/r]", "gssapi",
+                                 "", "[x]", "PAM"]), max_size=6),
+       st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_parse_ocserv_config_auth_property(methods, noise):
+    """Each method name once, in order, lower case; no input makes the parser raise."""
+    text = "".join('%s = "%s"\n' % ("auth" if i == 0 else "enable-auth", m) for i, m in enumerate(methods))
+    info = vpn_facts.parse_ocserv_config(text + noise)
+    expected = []
+    for m in methods:
+        name = m.split("[")[0].lower()
+        if name and name not in expected:
+            expected.append(name)
+    assert info["auth_methods"][:len(expected)] == expected
+    assert len(set(info["auth_methods"])) == len(info["auth_methods"])
+    crl = vpn_facts.parse_ocserv_config(noise)["crl"]
+    assert crl is None or (isinstance(crl, str) and crl != "")
 
 
 def test_parse_openvpn_config_unix_tcp_relative():
