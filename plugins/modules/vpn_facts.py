@@ -217,13 +217,18 @@ ansible_facts:
               description: The C(ocpasswd) file of C(auth = "plain[passwd=...]"), null for other authentication.
               type: str
               sample: /etc/ocserv/ocpasswd
-            auth:
+            auth_methods:
               description:
-                - The authentication methods of the configuration, by name (C(plain), C(certificate), C(radius),
-                  C(pam), C(gssapi), ...), without their options: C(auth) lines (all required) and C(enable-auth)
-                  lines (alternatives) in the order of the file. Empty when the server was found by its socket only.
-              type: dict
-              sample: {auth: [plain], enable_auth: [gssapi]}
+                - The authentication methods of the C(auth) and C(enable-auth) lines, in order (V(plain),
+                  V(certificate), V(pam), V(radius), V(gssapi), ...).
+                - Null when the server was found by its socket only (no configuration read).
+              type: list
+              elements: str
+              sample: [plain, certificate]
+            crl:
+              description: The certificate revocation list the server reads (C(crl)), null when none is set.
+              type: str
+              sample: /etc/ocserv/pki/crl.pem
             running:
               description: Whether the control socket exists.
               type: bool
@@ -310,12 +315,6 @@ ansible_facts:
                   C(crl-verify DIR dir). Inline material is not listed.
               type: dict
               sample: {ca: /etc/openvpn/server/server/pki/ca.crt, crl_verify: /etc/openvpn/server/server/crl.pem}
-            client_config_dir:
-              description:
-                - The C(client-config-dir) of the configuration as an absolute path (OpenVPN reads the file named
-                  after a client's common name there at each connection), null when it has none.
-              type: str
-              sample: /etc/openvpn/server/server/ccd
             run_as:
               description:
                 - C(user) and C(group) the instance drops its privileges to (empty when it keeps root). After a
@@ -451,7 +450,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
@@ -521,9 +520,14 @@ def config_lines(text):
 
 
 def parse_ocserv_config(text):
-    """What an ocserv.conf says about its control socket: ``{occtl_socket, use_occtl, pid_file, tcp_port}``."""
+    """What an ocserv.conf says about its control socket and its authentication.
+
+    ``{occtl_socket, use_occtl, pid_file, tcp_port, is_ocserv, passwd_file, auth_methods, crl}``;
+    ``auth_methods`` are the method names of the ``auth`` and ``enable-auth`` lines in order
+    (``plain``, ``certificate``, ``radius``, ...), each once.
+    """
     info = {"occtl_socket": None, "use_occtl": True, "pid_file": None, "tcp_port": None, "is_ocserv": False,
-            "passwd_file": None, "auth": {"auth": [], "enable_auth": []}}
+            "passwd_file": None, "auth_methods": [], "crl": None}
     for name, args in config_lines(text):
         value = args[0] if args else ""
         if name == "occtl-socket-file":
@@ -534,10 +538,12 @@ def parse_ocserv_config(text):
             info["pid_file"] = value
         elif name == "tcp-port":
             info["tcp_port"] = _ocserv.to_int(value)
-        elif name in ("auth", "enable-auth"):
+        elif name == "crl":
+            info["crl"] = value or None
+        if name in ("auth", "enable-auth"):
             method = re.match(r"^\s*([A-Za-z0-9_-]*)", value).group(1).lower()
-            if method:
-                info["auth"][name.replace("-", "_")].append(method)
+            if method and method not in info["auth_methods"]:
+                info["auth_methods"].append(method)
             match = re.match(r"^plain\[(?:.*,)?passwd=([^,\]]+)", value.strip())
             if match and info["passwd_file"] is None:
                 info["passwd_file"] = match.group(1)
@@ -556,7 +562,7 @@ def parse_openvpn_config(text, base_dir):
     """
     info = {"management": None, "role": None, "management_client_user": None,
             "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {},
-            "run_as": {}, "persist_key": False, "client_config_dir": None}
+            "run_as": {}, "persist_key": False}
     cwd = base_dir
     file_options = ("ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2", "crl-verify", "secret")
     server_words = ("server", "server-bridge", "tls-server")
@@ -592,9 +598,6 @@ def parse_openvpn_config(text, base_dir):
             info["run_as"][name] = args[0]
         elif name == "persist-key":
             info["persist_key"] = True
-        elif name == "client-config-dir" and args:
-            info["client_config_dir"] = args[0] if os.path.isabs(args[0]) else os.path.normpath(
-                os.path.join(cwd, args[0]))
         elif name in file_options and args and args[0] not in ("none", "[inline]"):
             path = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
             info["files"][name.replace("-", "_")] = path
@@ -662,7 +665,8 @@ def ocserv_candidates(config_patterns, explicit_sockets, discover=True):
                 "source": "config",
                 "use_occtl": info["use_occtl"],
                 "passwd_file": info["passwd_file"],
-                "auth": info["auth"],
+                "auth_methods": info["auth_methods"],
+                "crl": info["crl"],
             })
         if is_socket(_ocserv.DEFAULT_SOCKET):
             found.append({"config": None, "socket": _ocserv.DEFAULT_SOCKET, "source": "default_socket",
@@ -709,7 +713,6 @@ def openvpn_candidates(config_dirs, socket_dirs, explicit, discover=True):
                     "files": info["files"],
                     "run_as": info["run_as"],
                     "persist_key": info["persist_key"],
-                    "client_config_dir": info["client_config_dir"],
                     "source": "config",
                 })
         for directory in socket_dirs:
@@ -768,7 +771,8 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         "socket": cand["socket"],
         "source": cand["source"],
         "passwd_file": cand.get("passwd_file"),
-        "auth": cand.get("auth") or {"auth": [], "enable_auth": []},
+        "auth_methods": cand.get("auth_methods"),
+        "crl": cand.get("crl"),
         "running": is_socket(cand["socket"]),
         "reachable": False,
         "version": None,
@@ -829,7 +833,6 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "files": cand.get("files", {}),
         "run_as": cand.get("run_as", {}),
         "persist_key": cand.get("persist_key", False),
-        "client_config_dir": cand.get("client_config_dir"),
         "reread_files": reread_files(cand),
         "reachable": False,
         "version": None,
@@ -953,7 +956,9 @@ def gather(params):
     families = set(params["gather"])
     if "all" in families:
         families = set(["ocserv", "openvpn", "openvpn3"])
-    timeout = check_timeout(params["timeout"])
+    timeout = params["timeout"]
+    if timeout is None or timeout <= 0:
+        raise VpnControlError("timeout must be greater than 0", kind="invalid")
     details = params["details"]
     facts = {"gathered_at": int(time.time())}
 

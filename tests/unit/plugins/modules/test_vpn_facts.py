@@ -169,9 +169,44 @@ pid-file = /run/ocserv.pid
     info = vpn_facts.parse_ocserv_config(text)
     assert info == {"occtl_socket": "/run/ocserv/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
                     "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd",
-                    "auth": {"auth": ["plain"], "enable_auth": []}}
+                    "auth_methods": ["plain"], "crl": None}
     assert vpn_facts.parse_ocserv_config("use-occtl = false\ntcp-port=1\n")["use_occtl"] is False
     assert not vpn_facts.parse_ocserv_config("something else\n")["is_ocserv"]
+
+
+def test_parse_ocserv_config_certificate_auth():
+    """The role's certificate configurations: certificate only, and certificate beside a password file."""
+    info = vpn_facts.parse_ocserv_config(
+        'auth = "certificate"\nca-cert = /etc/ocserv/pki/ca.pem\ncrl = /etc/ocserv/pki/crl.pem\n'
+        'cert-user-oid = 2.5.4.3\n# crl = /old.pem\n')
+    assert info["auth_methods"] == ["certificate"] and info["crl"] == "/etc/ocserv/pki/crl.pem"
+    assert info["passwd_file"] is None
+    info = vpn_facts.parse_ocserv_config(
+        'auth = "plain[passwd=/etc/ocserv/ocpasswd]"\nenable-auth = "certificate"\n'
+        'enable-auth = "gssapi[no-local-map]"\nauth = "plain[passwd=/other]"\n')
+    assert info["auth_methods"] == ["plain", "certificate", "gssapi"]
+    assert info["passwd_file"] == "/etc/ocserv/ocpasswd" and info["crl"] is None
+    assert vpn_facts.parse_ocserv_config('auth = "radius[config=/etc/r.conf,groupconfig=true]"\n'
+                                         'crl = ""\n') == dict(
+        vpn_facts.parse_ocserv_config('auth = "radius[config=/x]"'), crl=None)
+
+
+@given(st.lists(st.sampled_from(["plain[passwd=/p]", "certificate", "pam", "radius[config=/r]", "gssapi",
+                                 "", "[x]", "PAM"]), max_size=6),
+       st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_parse_ocserv_config_auth_property(methods, noise):
+    """Each method name once, in order, lower case; no input makes the parser raise."""
+    text = "".join('%s = "%s"\n' % ("auth" if i == 0 else "enable-auth", m) for i, m in enumerate(methods))
+    info = vpn_facts.parse_ocserv_config(text + noise)
+    expected = []
+    for m in methods:
+        name = m.split("[")[0].lower()
+        if name and name not in expected:
+            expected.append(name)
+    assert info["auth_methods"][:len(expected)] == expected
+    assert len(set(info["auth_methods"])) == len(info["auth_methods"])
+    crl = vpn_facts.parse_ocserv_config(noise)["crl"]
+    assert crl is None or (isinstance(crl, str) and crl != "")
 
 
 def test_parse_openvpn_config_unix_tcp_relative():
@@ -209,11 +244,11 @@ def test_parse_ocserv_config_auth_methods():
             'enable-auth = "gssapi[keytab=/etc/krb5.keytab]"\nenable-auth = radius[config=/etc/r.conf,groupconfig=true]\n'
             '#auth = "pam"\n')
     info = vpn_facts.parse_ocserv_config(text)
-    assert info["auth"] == {"auth": ["certificate", "plain"], "enable_auth": ["gssapi", "radius"]}
+    assert info["auth_methods"] == ["certificate", "plain", "gssapi", "radius"]
     assert info["passwd_file"] == "/etc/ocserv/pw"
-    assert vpn_facts.parse_ocserv_config('auth = "pam[gid-min=1000]"\n')["auth"] == {"auth": ["pam"], "enable_auth": []}
-    assert vpn_facts.parse_ocserv_config('auth = "PAM"\n')["auth"]["auth"] == ["pam"]
-    assert vpn_facts.parse_ocserv_config('auth = ""\n')["auth"]["auth"] == []
+    assert vpn_facts.parse_ocserv_config('auth = "pam[gid-min=1000]"\n')["auth_methods"] == ["pam"]
+    assert vpn_facts.parse_ocserv_config('auth = "PAM"\n')["auth_methods"] == ["pam"]
+    assert vpn_facts.parse_ocserv_config('auth = ""\n')["auth_methods"] == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -221,7 +256,7 @@ def test_parse_ocserv_config_auth_methods():
 def test_config_parsers_take_any_text(text):
     """No configuration text makes the parsers fail; the methods are bare lower-case names."""
     info = vpn_facts.parse_ocserv_config(text)
-    for method in info["auth"]["auth"] + info["auth"]["enable_auth"]:
+    for method in info["auth_methods"]:
         assert method and method == method.lower() and all(c.isalnum() or c in "_-" for c in method)
     info = vpn_facts.parse_openvpn_config(text, "/etc/openvpn/server")
     assert info["client_config_dir"] is None or os.path.isabs(info["client_config_dir"])
