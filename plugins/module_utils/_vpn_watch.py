@@ -625,8 +625,9 @@ class OpenVPNWatcher(Watcher):
         new = openvpn_snapshot(status)
         old = snapshots[name]
         initial = old is None
+        management = dict((k, inst[k]) for k in ("socket", "host", "port", "password_file"))
         for etype, client in openvpn_changes(old or {}, new):
-            await self.emit(etype, name, initial=initial, **openvpn_fields(client))
+            await self.emit(etype, name, initial=initial, management=management, **openvpn_fields(client))
         snapshots[name] = new
 
 
@@ -834,6 +835,10 @@ async def run_source(family, queue, args):
         await queue.put(event)
 
     cls = WATCHERS[family]
+    if "hosts" in (args or {}) and args["hosts"] is not None and not cfg["hosts"]:
+        # hosts: [] - nothing of this family to watch (one rulebook serves fleets without it)
+        LOG.info("vpnfleet.control.%s_watch: hosts is empty, nothing to watch", family)
+        await asyncio.Event().wait()
     if cfg["hosts"]:
         watchers = [cls(cfg, host, emit, remote=True) for host in cfg["hosts"]]
     else:
