@@ -81,8 +81,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
 # ssh's own failures (rc 255 is also what some remote commands exit with).
 _SSH_FAILURE_RE = re.compile(
     r"(^|\n)(ssh: |kex_exchange_identification|Connection (closed|reset|timed out|refused)|"
-    r"Host key verification failed|Permission denied \(|ssh_exchange_identification|"
-    r"Could not resolve hostname|Timeout, server .* not responding|client_loop: )")
+    r"Host key verification failed|ssh_exchange_identification|"
+    r"Could not resolve hostname|Timeout, server .* not responding|client_loop: )|"
+    r": Permission denied \((publickey|password|keyboard-interactive|gssapi)")
 
 
 # ----------------------------------------------------------------------------- arguments
