@@ -111,36 +111,16 @@ EXAMPLES = r"""
         password_file: /etc/openvpn/server/staff-mgmt.pw
 """
 
-import asyncio
 import os
 import sys
 
 try:
     from ansible_collections.vpnfleet.control.plugins.module_utils._vpn_watch import run_source
-except ImportError:
-    # ansible-rulebook loads a source with runpy.run_path(): the directory holding
-    # ansible_collections/ is then not on sys.path. This file is
-    # <dir>/ansible_collections/vpnfleet/control/extensions/eda/plugins/event_source/<name>.py
-    _COLLECTIONS = os.path.abspath(__file__)
-    for _level in range(7):
-        _COLLECTIONS = os.path.dirname(_COLLECTIONS)
-    if os.path.basename(_COLLECTIONS) != "ansible_collections":
-        raise
-    sys.path.insert(0, os.path.dirname(_COLLECTIONS))
+except ImportError:   # loaded by ansible-rulebook with runpy.run_path(): the collections root is not on sys.path
+    sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 8)))
     from ansible_collections.vpnfleet.control.plugins.module_utils._vpn_watch import run_source
 
 
 async def main(queue, args):
-    """Put the openvpn events on the queue until cancelled."""
+    """Put the openvpn events on the queue until cancelled (the ansible-rulebook entry point)."""
     await run_source("openvpn", queue, args)
-
-
-if __name__ == "__main__":
-    # Run by hand: print the events (``python3 openvpn_watch.py``).
-    class MockQueue(asyncio.Queue):
-        """Prints each event instead of queueing it."""
-
-        async def put(self, event):
-            print(event)  # noqa: T201
-
-    asyncio.run(main(MockQueue(), {"instances": [{"name": "server", "socket": "/run/openvpn-server/server.sock"}]}))
