@@ -50,6 +50,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import (
     READY_MARKER,
     EventListener,
+    other_listeners,
     parse_event,
     parse_user_row,
 )
@@ -747,6 +748,12 @@ class OcservWatcher(Watcher):
     async def stream_once(self):
         """One ``occtl show events`` until it ends: the error that ended it."""
         listener = self._listener()
+        if not self.remote:
+            others = other_listeners(socket=self.cfg["socket"])
+            if others:
+                LOG.warning("another occtl show events runs (%s): ocserv sends events to the first listener only, "
+                            "so this watch may receive none (use mode: poll beside it)",
+                            ", ".join("pid %d" % o["pid"] for o in others))
         stream = OcctlEventStream()
         at_start = []
         try:
@@ -825,6 +832,20 @@ class OcservWatcher(Watcher):
 WATCHERS = {"ocserv": OcservWatcher, "openvpn": OpenVPNWatcher, "openvpn3": OpenVPN3Watcher}
 
 
+async def _guarded(watcher):
+    """A watcher that fails unexpectedly is logged and started again: one host's trouble never
+    ends the watch of the others."""
+    while True:
+        try:
+            await watcher.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("vpnfleet.control.%s_watch: watching %s failed; starting again in %s s",
+                          watcher.cfg["family"], watcher.host, watcher.cfg["retry_interval"])
+        await asyncio.sleep(watcher.cfg["retry_interval"])
+
+
 async def run_source(family, queue, args):
     """The body of every ``*_watch`` source: one watcher per host, all in this event loop."""
     try:
@@ -844,7 +865,7 @@ async def run_source(family, queue, args):
         watchers = [cls(cfg, host, emit, remote=True) for host in cfg["hosts"]]
     else:
         watchers = [cls(cfg, cfg["host"], emit, remote=False)]
-    tasks = [asyncio.ensure_future(w.run()) for w in watchers]
+    tasks = [asyncio.ensure_future(_guarded(w)) for w in watchers]
     try:
         await asyncio.gather(*tasks)
     finally:
