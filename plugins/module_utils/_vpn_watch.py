@@ -848,6 +848,10 @@ async def _guarded(watcher):
 
 async def run_source(family, queue, args):
     """The body of every ``*_watch`` source: one watcher per host, all in this event loop."""
+    if isinstance(args, dict) and isinstance(args.get("hosts"), list) and not args["hosts"]:
+        # hosts: [] - nothing of this family to watch (one rulebook serves fleets without it)
+        LOG.info("vpnfleet.control.%s_watch: hosts is empty, nothing to watch", family)
+        await asyncio.Event().wait()
     try:
         cfg = check_args(family, args)
     except VpnControlError as exc:
@@ -857,10 +861,6 @@ async def run_source(family, queue, args):
         await queue.put(event)
 
     cls = WATCHERS[family]
-    if "hosts" in (args or {}) and args["hosts"] is not None and not cfg["hosts"]:
-        # hosts: [] - nothing of this family to watch (one rulebook serves fleets without it)
-        LOG.info("vpnfleet.control.%s_watch: hosts is empty, nothing to watch", family)
-        await asyncio.Event().wait()
     if cfg["hosts"]:
         watchers = [cls(cfg, host, emit, remote=True) for host in cfg["hosts"]]
     else:

@@ -551,3 +551,12 @@ def test_openvpn3_watcher_on_captured_sessions(path, monkeypatch):
     resumed = [t for t in types if t[0] == "connect" and t[2] is not None]
     assert resumed and resumed[-1][2] in ("paused", "resuming", "connecting", "reconnecting")
     assert all(e["path"].startswith("/net/openvpn/v3/sessions/") for e in collect.events if "path" in e)
+
+
+def test_empty_hosts_watch_nothing_without_checking_the_rest():
+    async def briefly():
+        task = asyncio.ensure_future(vw.run_source("openvpn", asyncio.Queue(), {"hosts": [], "instances": []}))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        task.cancel()
+    run(briefly())
