@@ -44,7 +44,7 @@ OPENVPN_GOAL = OPENVPN_INTERVAL + 2.0
 # On a machine shared by several labs, ansible-playbook alone can take longer than the goal: the
 # goal is asserted when the load allows a fair measurement, a looser bound always.
 FAIR_LOAD = 4.0
-HARD_BOUND = 60.0
+HARD_BOUND = 300.0
 
 pytestmark = pytest.mark.skipif(not os.access(RULEBOOK, os.X_OK),
                                 reason="ansible-rulebook is not installed in .venv-eda (run scripts/setup)")
@@ -230,9 +230,11 @@ def test_ocserv_revoked_user_is_cut_off(lab, rulebook, server):
     connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
                                             r"Session terminated by server|Received server disconnect|exiting")
     assert connected and cut, journal
-    assert not oc.connections(lab, server, user)
-    assert "Cut off a revoked ocserv user" in run.output()
     check_latency("ocserv %s (%s) connect -> cut-off" % (server, oc.VERSION[server]), cut - connected, OCSERV_GOAL)
+    assert not oc.connections(lab, server, user)
+    # the cut-off was the rule's run_module (ocserv_user) on exactly that server
+    assert re.search(r"\n%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, run.output()), \
+        run.output()[-3000:]
     # alice and bob are not revoked: still connected
     assert oc.connections(lab, server, "alice") and oc.connections(lab, server, "bob")
 
@@ -258,9 +260,10 @@ def test_openvpn_revoked_client_is_cut_off(lab, rulebook, server):
     connected, cut, journal = journal_times(lab, unit, started - 1, r"Initialization Sequence Completed",
                                             r"HALT|exiting|remote-exit|SIGTERM")
     assert connected and cut, journal
-    assert "Cut off a revoked OpenVPN client" in run.output()
     check_latency("openvpn %s connect -> cut-off (poll %.0f s)" % (server, OPENVPN_INTERVAL), cut - connected,
                   OPENVPN_GOAL)
+    assert re.search(r"\n%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, run.output()), \
+        run.output()[-3000:]
     assert "alice" in openvpn_clients(lab, server)
 
 
