@@ -52,7 +52,7 @@ class Lab:
 
     def ssh(self, host, cmd, timeout=60, check=True):
         proc = subprocess.run(["ssh", "-F", self.ssh_config, "-T", host, cmd], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError("%s: %s: rc %s %s" % (host, cmd, proc.returncode, proc.stderr))
         return proc
@@ -168,7 +168,7 @@ def capture_ocserv_bans(lab, host):
     look("before")
     lab.ssh("client", "vfl-oc ban-attempt %s mallory wrong" % host, check=False)
     look("one failed login")
-    for _ in range(2):
+    for _attempt in range(2):
         lab.ssh("client", "vfl-oc ban-attempt %s mallory wrong" % host, check=False)
     look("three failed logins (banned)")
     lab.ssh(host, "occtl unban ip %s" % ban_ip)
@@ -210,8 +210,8 @@ def capture_openvpn(lab, host):
     finally:
         tunnel.terminate()
         tunnel.wait(10)
-    save("openvpn", "%s-%s" % (host, VERSIONS[host][1]), {"host": host, "version": VERSIONS[host][1],
-                                                           "instance": "lab", "steps": steps})
+    save("openvpn", "%s-%s" % (host, VERSIONS[host][1]),
+         {"host": host, "version": VERSIONS[host][1], "instance": "lab", "steps": steps})
 
 
 # --------------------------------------------------------------------------- OpenVPN 3
@@ -221,7 +221,7 @@ def capture_openvpn3(lab, host):
 
     def runner(argv, timeout):
         proc = subprocess.run(["ssh", "-F", lab.ssh_config, "-T", "--", host] + argv, capture_output=True,
-                              text=True, timeout=timeout + 10)
+                              text=True, timeout=timeout + 10, check=False)
         calls[-1]["calls"].append({"argv": argv[4:], "rc": proc.returncode, "stdout": proc.stdout,
                                    "stderr": proc.stderr})
         return proc.returncode, proc.stdout, proc.stderr

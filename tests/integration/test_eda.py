@@ -309,7 +309,7 @@ def test_failed_login_burst_and_ban(lab, rulebook):
     time.sleep(3)     # a first look at the ban points: the base the rises are counted from
     try:
         for _attempt in range(3):
-            oc.client(lab, ["vfl-oc", "ban-attempt", server, "mallory", "wrong"], check=False)
+            oc.client(lab, ["vfl-oc", "ban-attempt", server, "mallory", "wrong"])
         run.wait(r"FAILED-LOGIN BURST on %s: %s" % (server, re.escape(ip)), 60)
         run.wait(r"BAN on %s: %s" % (server, re.escape(ip)), 60)
         unbanned = time.time()
