@@ -13,9 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import errno
+import json
 import os
 import sys
+import types
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,3 +45,33 @@ def _collections_root():
 COLLECTIONS = _collections_root()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+
+def _patch_module_args_before_2_19():
+    """``ansible.module_utils.testing.patch_module_args`` (ansible-core 2.19 and later) for the older
+    releases the collection supports: the same contract through ``basic._ANSIBLE_ARGS``, which is
+    what that helper patches too."""
+    try:
+        import ansible.module_utils.testing  # noqa: F401  pylint: disable=unused-import
+        return
+    except ImportError:
+        pass
+    from ansible.module_utils import basic
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        if not isinstance(args, (dict, type(None))):
+            raise TypeError("The `args` arg must be a dict or None.")
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+    shim = types.ModuleType("ansible.module_utils.testing")
+    shim.patch_module_args = patch_module_args
+    sys.modules[shim.__name__] = shim
+
+
+_patch_module_args_before_2_19()
