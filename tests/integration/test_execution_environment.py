@@ -68,6 +68,24 @@ class Navigator:
         self.image = image
         self.workdir = workdir
 
+    def settings(self, artifact):
+        """ansible-navigator's settings file (JSON is YAML): what AWX's job would get."""
+        return {"ansible-navigator": {
+            "mode": "stdout",
+            "execution-environment": {
+                "enabled": True,
+                "container-engine": "podman",
+                "image": self.image,
+                "pull": {"policy": "never"},
+                "volume-mounts": [{"src": self.lab.state_dir, "dest": self.lab.state_dir},
+                                  {"src": EXAMPLES, "dest": EXAMPLES}],
+                "container-options": ["--network=host", "--user=root"],
+                "environment-variables": {"set": {"ANSIBLE_CONFIG": self.lab.ansible_cfg, "ANSIBLE_NOCOLOR": "1"}},
+            },
+            "playbook-artifact": {"enable": True, "save-as": artifact},
+            "logging": {"file": os.path.join(self.workdir, "navigator.log"), "level": "warning"},
+        }}
+
     def run(self, playbook_text, extra_vars=None, check=False, timeout=1200):
         path = os.path.join(self.workdir, "play.yml")
         with open(path, "w") as f:
@@ -75,22 +93,17 @@ class Navigator:
         artifact = os.path.join(self.workdir, "artifact.json")
         if os.path.exists(artifact):
             os.unlink(artifact)
-        argv = [NAVIGATOR, "run", path, "--mode", "stdout",
-                "--execution-environment", "true", "--container-engine", "podman",
-                "--execution-environment-image", self.image, "--pull-policy", "never",
-                "--inventory", self.lab.inventory,
-                "--execution-environment-volume-mounts", "%s:%s" % (self.lab.state_dir, self.lab.state_dir),
-                "--execution-environment-volume-mounts", "%s:%s" % (EXAMPLES, EXAMPLES),
-                "--container-options=--network=host", "--container-options=--user=root",
-                "--set-environment-variable", "ANSIBLE_CONFIG=%s" % self.lab.ansible_cfg,
-                "--set-environment-variable", "ANSIBLE_NOCOLOR=1",
-                "--playbook-artifact-enable", "true", "--playbook-artifact-save-as", artifact,
-                "--log-file", os.path.join(self.workdir, "navigator.log"), "--log-level", "warning"]
+        settings = os.path.join(self.workdir, "ansible-navigator.yml")
+        with open(settings, "w") as f:
+            json.dump(self.settings(artifact), f, indent=1)
+        argv = [NAVIGATOR, "run", path, "--inventory", self.lab.inventory]
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         if check:
             argv += ["--check"]
-        proc = subprocess.run(argv, cwd=self.workdir, env=_podman_env(), stdin=subprocess.DEVNULL,
+        env = _podman_env()
+        env["ANSIBLE_NAVIGATOR_CONFIG"] = settings
+        proc = subprocess.run(argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
                               check=False)
         events = []
