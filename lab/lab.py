@@ -1057,17 +1057,47 @@ def cmd_status(args):
         return 3
     print("lab %s  network %s %s  state %s" % (i, st["network"]["name"], st["network"]["subnet"], state_dir(i)))
     rc = 0
+    degraded = False
     for h in st["hosts"].values():
         cs = (container_state(h["container_id"]) if h.get("container_id") else None) or "missing"
         sysd = "-"
+        failed = []
         if cs == "running":
             p = podman(["exec", h["container_id"], "systemctl", "is-system-running"], check=False, timeout=20)
             sysd = p.stdout.strip() or "?"
+            if sysd == "degraded":
+                failed = failed_units(h["container_id"])
         else:
             rc = 3
         print("  %-12s %-9s %-15s %-8s %-10s %s" % (
             h["name"], h["release"], h["ip"], cs, sysd, ",".join(h["groups"])))
+        for unit, what in failed:
+            degraded = True
+            print("      failed: %s%s" % (unit, " (%s)" % what if what else ""))
+    if degraded:
+        print("degraded: the host runs, but the systemd units listed under it have failed. Clients of users\n"
+              "that a revocation cut off (vpnfleet.control.revoke, a kill with HALT, a locked account) exit\n"
+              "on purpose and are listed here; so is a server whose configuration a test broke. See why with\n"
+              "  lab/lab exec --id %s HOST -- systemctl status UNIT\n"
+              "clear the list with 'systemctl reset-failed' the same way, or restore the whole lab with\n"
+              "  lab/lab up --id %s" % (i, i))
     return rc
+
+
+def failed_units(cid):
+    """[(unit, 'result, exit status')] of the failed units of a running lab host."""
+    p = podman(["exec", cid, "systemctl", "list-units", "--state=failed", "--no-legend", "--plain"],
+               check=False, timeout=20)
+    units = [line.split()[0] for line in (p.stdout or "").splitlines() if line.strip()]
+    out = []
+    for unit in units:
+        q = podman(["exec", cid, "systemctl", "show", "-p", "Result,ExecMainStatus", unit], check=False, timeout=20)
+        props = dict(line.split("=", 1) for line in (q.stdout or "").splitlines() if "=" in line)
+        what = props.get("Result", "")
+        if props.get("ExecMainStatus", "0") not in ("", "0"):
+            what += ", exit status %s" % props["ExecMainStatus"]
+        out.append((unit, what))
+    return out
 
 
 def cmd_exec(args):

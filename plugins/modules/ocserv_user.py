@@ -159,7 +159,7 @@ def main():
             name=dict(type="list", elements="str", required=True, aliases=["user", "users"]),
             state=dict(type="str", default="terminated", choices=["terminated", "disconnected"]),
             account=dict(type="str", default="keep", choices=["keep", "locked", "absent"]),
-            passwd_file=dict(type="path", default="/etc/ocserv/ocpasswd"),
+            passwd_file=dict(type="path", default="/etc/ocserv/ocpasswd", no_log=False),
         ),
         supports_check_mode=True,
     )

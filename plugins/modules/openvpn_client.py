@@ -56,9 +56,10 @@ options:
     type: str
     choices: [halt, restart]
     default: halt
-  message:
+  kill_message:
     description:
       - Text sent to the client with the C(HALT) / C(RESTART) command; the client logs it.
+      - Called C(message) before; renamed because ansible-core reserves that name.
       - May start with C([P]) (keep cached passwords) or C([N]) (try the next remote).
     type: str
   method:
@@ -102,7 +103,7 @@ EXAMPLES = r"""
   vpnfleet.control.openvpn_client:
     socket: /run/openvpn-server/server.sock
     common_name: alice
-    message: your access was revoked
+    kill_message: your access was revoked
 
 - name: Make two clients reconnect (for example after a CCD change)
   vpnfleet.control.openvpn_client:
@@ -249,7 +250,7 @@ def run(module, client):
                 raise ManagementError(
                     "The status has no client id for %s (OpenVPN older than 2.4?); use method=address."
                     % target.get("common_name"), kind="invalid")
-            command = client_kill_command(target["client_id"], params["kill"], params.get("message"))
+            command = client_kill_command(target["client_id"], params["kill"], params.get("kill_message"))
         result["commands"].append(command)
         reply = client.command(command, check=False)
         if reply.ok:
@@ -294,7 +295,7 @@ def main():
                 username=dict(type="list", elements="str"),
                 state=dict(type="str", choices=["absent"], default="absent"),
                 kill=dict(type="str", choices=["halt", "restart"], default="halt"),
-                message=dict(type="str"),
+                kill_message=dict(type="str"),
                 method=dict(type="str", choices=["client_kill", "address"], default="client_kill"),
                 wait=dict(type="bool", default=True),
             ),

@@ -209,7 +209,7 @@ def test_kill_restart_comes_back_with_new_cid(lab, host):
 def test_kill_halt_by_username_stays_away(lab, host):
     wait_clients(lab, host, ["dave"])
     try:
-        res = task(lab, host, "openvpn_client", {"socket": SOCK, "username": "dave", "message": "bye from admin"})
+        res = task(lab, host, "openvpn_client", {"socket": SOCK, "username": "dave", "kill_message": "bye from admin"})
         assert not res.get("failed"), res
         assert res["changed"] and [k["common_name"] for k in res["killed"]] == ["dave"]
         assert res["killed"][0]["username"] == "dave"

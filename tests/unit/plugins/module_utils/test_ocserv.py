@@ -36,8 +36,14 @@ def recs(version, scenario, name):
     return oc.records(load(version, scenario, name)["stdout"])
 
 
-def test_versions_captured():
-    assert VERSIONS == ["1.1.6", "1.3.0", "1.5.0"]
+def test_every_version_captured_reports_its_version():
+    """Each fixture folder holds the captures of the release it is named after: parse_version reads
+    that release back from the capture of ``occtl --version`` (printed on stderr)."""
+    parsed = []
+    for version in VERSIONS:
+        capture = load(version, "noserver", "version")
+        parsed.append(oc.parse_version(capture["stdout"] + "\n" + capture["stderr"]))
+    assert parsed == ["1.1.6", "1.3.0", "1.5.0"]
 
 
 # ------------------------------------------------------------------ argv / version

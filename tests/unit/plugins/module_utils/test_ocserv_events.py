@@ -40,8 +40,16 @@ def after_marker(stdout):
     return stdout.split(ev.READY_MARKER, 1)[1].splitlines()
 
 
-def test_all_versions_captured():
-    assert VERSIONS == ["1.1.6", "1.3.0", "1.5.0"]
+def test_every_version_captured_parses_into_events():
+    """Every release's plain capture parses into the connect/disconnect sequence that was played."""
+    parsed = {}
+    for version in VERSIONS:
+        fix = fixture(version, "plain")
+        events = [e for e in (ev.parse_event(line, when=1.0) for line in after_marker(fix["stdout"])) if e]
+        parsed[fix["version"]] = [(e["event"], e["username"]) for e in events]
+    assert sorted(parsed) == ["1.1.6", "1.3.0", "1.5.0"]
+    for version, events in parsed.items():
+        assert events[:2] == [("connect", "bob"), ("disconnect", "bob")], version
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -40,8 +40,9 @@ def raw_props(rep, path):
     raise AssertionError("no GetAll of %s" % path)
 
 
-def test_both_versions_captured():
-    assert VERSIONS == ["24.1", "27.1"]
+def test_every_version_captured_reports_its_version():
+    """The session manager of each capture reports the release its fixture folder is named after."""
+    assert [client(replay.Replay(v, "connected")).version() for v in VERSIONS] == ["v24.1", "v27.1"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

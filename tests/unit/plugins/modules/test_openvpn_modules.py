@@ -146,7 +146,7 @@ def test_info_argument_rules(capsys):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_client_kill_halt_with_message_and_wait(version, fake, capsys):
     sock = fake(replay.CommandSocket(replay.load(version, "kills")))
-    res = run_module(openvpn_client, capsys, common_name=["client3"], message="bye from admin")
+    res = run_module(openvpn_client, capsys, common_name=["client3"], kill_message="bye from admin")
     assert not res.get("failed"), res
     assert res["changed"] is True
     assert [k["common_name"] for k in res["killed"]] == ["client3"]
