@@ -1281,10 +1281,8 @@ def read_password_file(path):
 
 
 # Options whose values reach the management socket (or are compared with what
-# the server prints, which never holds a control character).  ``message`` is
-# openvpn_client's kill message (``kill_message`` after its rename).
+# the server prints, which never holds a control character).
 _LINE_OPTIONS = ("common_name", "real_address", "username")
-_KILL_MESSAGE_OPTIONS = ("message", "kill_message")
 
 
 def validate_params(params):
@@ -1310,18 +1308,18 @@ def validate_params(params):
     for value in as_list(params.get("client_id")):
         if isinstance(value, int) and not 0 <= value < 2 ** 32:
             raise ManagementError("client_id must be between 0 and 4294967295, got %r." % value, kind="invalid")
-    for name in _KILL_MESSAGE_OPTIONS:
-        value = params.get(name)
-        if isinstance(value, str):
-            check_line(value, name)
-            # client-kill sends RESTART,<message> (or HALT,...) as one parameter.
-            limit = MAX_PARAM_BYTES - len("RESTART,")
-            if len(value.encode("utf-8")) > limit:
-                raise ManagementError(
-                    "%s is longer than %d bytes: OpenVPN reads RESTART,<message> as one parameter of at most %d "
-                    "bytes." % (name, limit, MAX_PARAM_BYTES),
-                    kind="invalid",
-                )
+    name = "kill_message"
+    value = params.get(name)
+    if isinstance(value, str):
+        check_line(value, name)
+        # client-kill sends RESTART,<message> (or HALT,...) as one parameter.
+        limit = MAX_PARAM_BYTES - len("RESTART,")
+        if len(value.encode("utf-8")) > limit:
+            raise ManagementError(
+                "%s is longer than %d bytes: OpenVPN reads RESTART,<message> as one parameter of at most %d "
+                "bytes." % (name, limit, MAX_PARAM_BYTES),
+                kind="invalid",
+            )
 
 
 def client_from_params(params, connector=None):

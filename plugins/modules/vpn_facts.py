@@ -315,6 +315,12 @@ ansible_facts:
                   C(crl-verify DIR dir). Inline material is not listed.
               type: dict
               sample: {ca: /etc/openvpn/server/server/pki/ca.crt, crl_verify: /etc/openvpn/server/server/crl.pem}
+            client_config_dir:
+              description:
+                - The C(client-config-dir) of the configuration as an absolute path (OpenVPN reads the file named
+                  after a client's common name there at each connection), null when it has none.
+              type: str
+              sample: /etc/openvpn/server/server/ccd
             run_as:
               description:
                 - C(user) and C(group) the instance drops its privileges to (empty when it keeps root). After a
@@ -450,7 +456,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, unique
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
@@ -562,7 +568,7 @@ def parse_openvpn_config(text, base_dir):
     """
     info = {"management": None, "role": None, "management_client_user": None,
             "management_client_group": None, "dev": None, "port": None, "proto": None, "files": {},
-            "run_as": {}, "persist_key": False}
+            "run_as": {}, "persist_key": False, "client_config_dir": None}
     cwd = base_dir
     file_options = ("ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2", "crl-verify", "secret")
     server_words = ("server", "server-bridge", "tls-server")
@@ -598,6 +604,9 @@ def parse_openvpn_config(text, base_dir):
             info["run_as"][name] = args[0]
         elif name == "persist-key":
             info["persist_key"] = True
+        elif name == "client-config-dir" and args:
+            info["client_config_dir"] = args[0] if os.path.isabs(args[0]) else os.path.normpath(
+                os.path.join(cwd, args[0]))
         elif name in file_options and args and args[0] not in ("none", "[inline]"):
             path = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
             info["files"][name.replace("-", "_")] = path
@@ -713,6 +722,7 @@ def openvpn_candidates(config_dirs, socket_dirs, explicit, discover=True):
                     "files": info["files"],
                     "run_as": info["run_as"],
                     "persist_key": info["persist_key"],
+                    "client_config_dir": info["client_config_dir"],
                     "source": "config",
                 })
         for directory in socket_dirs:
@@ -833,6 +843,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
         "files": cand.get("files", {}),
         "run_as": cand.get("run_as", {}),
         "persist_key": cand.get("persist_key", False),
+        "client_config_dir": cand.get("client_config_dir"),
         "reread_files": reread_files(cand),
         "reachable": False,
         "version": None,
@@ -956,9 +967,7 @@ def gather(params):
     families = set(params["gather"])
     if "all" in families:
         families = set(["ocserv", "openvpn", "openvpn3"])
-    timeout = params["timeout"]
-    if timeout is None or timeout <= 0:
-        raise VpnControlError("timeout must be greater than 0", kind="invalid")
+    timeout = check_timeout(params["timeout"])
     details = params["details"]
     facts = {"gathered_at": int(time.time())}
 
