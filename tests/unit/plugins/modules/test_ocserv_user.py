@@ -209,9 +209,10 @@ def test_account_kept_when_terminate_fails(tmp_path, capsys, monkeypatch):
     assert "alice:users:!$5" in path.read_text()
 
 
-# issue 12 item 3: a name is used exactly as given by every step, or refused before any step
+# issue 12 item 3: a name is used exactly as given by every step, or refused before any step.
+# (A lone surrogate cannot travel in Ansible's UTF-8 module arguments; the name check's own tests cover it.)
 BAD_NAMES = [" alice", "alice ", "\talice", "alice\n", "alice\u0085", "alice\u2028", "al\x1eice", "\u00a0alice",
-             "alice\u3000", "", "al\x00ice", "\ud800"]
+             "alice\u3000", "", "al\x00ice"]
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES, ids=ascii)
