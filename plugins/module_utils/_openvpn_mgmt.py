@@ -1281,10 +1281,10 @@ def read_password_file(path):
 
 
 # Options whose values reach the management socket (or are compared with what
-# the server prints, which never holds a control character).  ``message`` is
-# openvpn_client's kill message (``kill_message`` after its rename).
+# the server prints, which never holds a control character), and
+# openvpn_client's kill message.
 _LINE_OPTIONS = ("common_name", "real_address", "username")
-_KILL_MESSAGE_OPTIONS = ("message", "kill_message")
+_KILL_MESSAGE_OPTIONS = ("kill_message",)
 
 
 def validate_params(params):

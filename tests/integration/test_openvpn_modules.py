@@ -193,7 +193,7 @@ def test_kill_restart_comes_back_with_new_cid(lab, host):
     wait_clients(lab, host, ["carol"])
     old = [c[0] for c in clients(lab, host)["carol"]]
     res = task(lab, host, "openvpn_client", {"socket": SOCK, "common_name": "carol", "kill": "restart",
-                                             "message": "config changed"})
+                                             "kill_message": "config changed"})
     assert not res.get("failed"), res
     assert res["changed"] and [k["client_id"] for k in res["killed"]] == old
     assert res["commands"] == ['client-kill %d "RESTART,config changed"' % old[0]]
@@ -368,7 +368,7 @@ def test_hostile_values_never_reach_the_socket(lab, host):
         ("openvpn_command", {"socket": SOCK, "command": "status\nsignal SIGTERM"}),
         ("openvpn_command", {"socket": SOCK, "command": "kill 'alice"}),
         ("openvpn_command", {"socket": SOCK, "command": "# kill alice"}),
-        ("openvpn_client", {"socket": SOCK, "client_id": [0], "message": "bye\nsignal SIGTERM"}),
+        ("openvpn_client", {"socket": SOCK, "client_id": [0], "kill_message": "bye\nsignal SIGTERM"}),
         ("openvpn_client", {"socket": SOCK, "common_name": ["alice\nsignal SIGTERM"]}),
         ("openvpn_info", {"socket": SOCK, "timeout": "nan"}),
     ]

@@ -354,8 +354,8 @@ def no_connect(monkeypatch):
     (openvpn_info, {"timeout": float("nan")}),
     (openvpn_info, {"timeout": float("inf")}),
     (openvpn_info, {"timeout": -1}),
-    (openvpn_client, {"client_id": [4], "message": "bye\nsignal SIGTERM"}),
-    (openvpn_client, {"client_id": [4], "message": "x" * 300}),
+    (openvpn_client, {"client_id": [4], "kill_message": "bye\nsignal SIGTERM"}),
+    (openvpn_client, {"client_id": [4], "kill_message": "x" * 300}),
     (openvpn_client, {"common_name": ["alice\nsignal SIGTERM"]}),
     (openvpn_client, {"real_address": ["10.0.0.1:5\r\n"]}),
     (openvpn_client, {"username": ["dave\x00"]}),
@@ -404,7 +404,7 @@ def test_command_quoted_read_only_runs_in_check_mode(version, fake, capsys):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_client_kill_message_sent_as_one_parameter(version, fake, capsys):
     sock = fake(replay.CommandSocket(replay.load(version, "kills")))
-    res = run_module(openvpn_client, capsys, client_id=[2], message="bye from admin", wait=False)
+    res = run_module(openvpn_client, capsys, client_id=[2], kill_message="bye from admin", wait=False)
     assert not res.get("failed"), res
     kills = [c for c in sock.commands if c.startswith("client-kill")]
     assert kills and all(m.split_command(c)[2] == "HALT,bye from admin" for c in kills)
