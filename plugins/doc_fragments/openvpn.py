@@ -61,8 +61,9 @@ notes:
     before the module connects. The table of every input class and its result is in the collection's
     docs/input-validation.md (section "OpenVPN management interface").
   - OpenVPN 2.7.8 can leave a newly accepted management client without its banner after an earlier
-    client gave up while queued, until yet another connection arrives. While waiting for the banner the
-    module opens a short extra connection after 1, 2, 4, ... seconds (within O(timeout)) to wake the server.
+    client gave up while queued, until yet another connection arrives. While nothing has come from the
+    server the module opens an extra connection after 1, 2, 4, ... seconds (within O(timeout)); its arrival
+    wakes the server, and it quits as soon as the server serves it, after the module's own session.
 seealso:
   - name: Input validation (OpenVPN management interface)
     description: Each class of hostile input and what it gets.

@@ -193,7 +193,7 @@ def test_kill_restart_comes_back_with_new_cid(lab, host):
     wait_clients(lab, host, ["carol"])
     old = [c[0] for c in clients(lab, host)["carol"]]
     res = task(lab, host, "openvpn_client", {"socket": SOCK, "common_name": "carol", "kill": "restart",
-                                             "message": "config changed"})
+                                             "kill_message": "config changed"})
     assert not res.get("failed"), res
     assert res["changed"] and [k["client_id"] for k in res["killed"]] == old
     assert res["commands"] == ['client-kill %d "RESTART,config changed"' % old[0]]
@@ -368,15 +368,38 @@ def test_hostile_values_never_reach_the_socket(lab, host):
         ("openvpn_command", {"socket": SOCK, "command": "status\nsignal SIGTERM"}),
         ("openvpn_command", {"socket": SOCK, "command": "kill 'alice"}),
         ("openvpn_command", {"socket": SOCK, "command": "# kill alice"}),
-        ("openvpn_client", {"socket": SOCK, "client_id": [0], "message": "bye\nsignal SIGTERM"}),
+        ("openvpn_client", {"socket": SOCK, "client_id": [0], "kill_message": "bye\nsignal SIGTERM"}),
         ("openvpn_client", {"socket": SOCK, "common_name": ["alice\nsignal SIGTERM"]}),
         ("openvpn_info", {"socket": SOCK, "timeout": "nan"}),
+        # longer than the server's 1024-byte line buffer: the server would run "pid" (see below)
+        ("openvpn_command", {"socket": SOCK, "command": "a" * 1024 + "Xpid"}),
     ]
     for module, args in cases:
         res = task(lab, host, module, args)
         assert res["failed"] and res["error_kind"] == "invalid", (module, args, res)
     assert _connections(lab, host, "openvpn-server@lab") == before
     assert unit_active(lab, host, "openvpn-server@lab") == "active"
+
+
+LONG_LINE_PROBE = r"""
+import socket, time
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.settimeout(5)
+sock.connect("%s")
+sock.recv(4096)
+sock.sendall(b"a" * 1024 + b"Xpid\n")
+time.sleep(0.5)
+print(sock.recv(4096).decode().strip())
+sock.sendall(b"quit\n")
+""" % SOCK
+
+
+@pytest.mark.parametrize("host", SERVERS)
+def test_server_runs_the_rest_of_a_long_line(lab, host):
+    """Why lines are limited to 1023 bytes: the server empties its 1024-byte line buffer and reads the
+    rest of a longer line as a command of its own (here ``pid``)."""
+    out = lab.run(host, ["python3", "-c", LONG_LINE_PROBE]).stdout.strip()
+    assert out.startswith("SUCCESS: pid="), out
 
 
 @pytest.mark.parametrize("host", SERVERS)

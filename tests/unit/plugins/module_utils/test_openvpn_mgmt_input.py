@@ -206,9 +206,8 @@ def base(**params):
     {"password": "pw\nsignal SIGTERM"},
     {"password": "pw\r"},
     {"password": "pw\x00"},
-    {"message": "bye\nsignal SIGTERM"},
     {"kill_message": "bye\nsignal SIGTERM"},
-    {"message": "x" * 300},
+    {"kill_message": "x" * 300},
     {"common_name": ["alice", "bob\nsignal SIGTERM"]},
     {"common_name": "al\x01ice"},
     {"real_address": ["10.0.0.1:5\r"]},
@@ -233,7 +232,7 @@ def test_client_from_params_refuses_before_connecting(params):
 
 
 def test_client_from_params_accepts_ordinary_values():
-    client = m.client_from_params(base(password=u"p\u00e4ss w\"rd", message="bye from admin",
+    client = m.client_from_params(base(password=u"p\u00e4ss w\"rd", kill_message="bye from admin",
                                        common_name=["alice", "UNDEF"], real_address=["[::1]:5", "udp4:1.2.3.4:5"],
                                        username=["dave"], client_id=[0, 4294967295], timeout=2.5))
     assert client.timeout == 2.5 and client.password == u"p\u00e4ss w\"rd"

@@ -122,7 +122,7 @@ OPTION_VALUE = st.one_of(st.none(), TEXT, st.lists(TEXT, max_size=3), st.integer
 @given(st.fixed_dictionaries({}, optional={
     "socket": st.one_of(st.none(), TEXT), "host": st.one_of(st.none(), TEXT),
     "port": st.one_of(st.none(), st.integers()), "password": st.one_of(st.none(), TEXT),
-    "message": st.one_of(st.none(), TEXT), "kill_message": st.one_of(st.none(), TEXT),
+    "kill_message": st.one_of(st.none(), TEXT),
     "common_name": OPTION_VALUE.filter(lambda v: not isinstance(v, (int, float))),
     "real_address": st.lists(TEXT, max_size=3), "username": st.lists(TEXT, max_size=3),
     "client_id": st.lists(st.integers(), max_size=3),
