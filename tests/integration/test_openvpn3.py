@@ -318,9 +318,15 @@ def test_values_beginning_with_a_dash(lab, o3):
     try:
         for host in o3:
             text = lab.run(host, ["cat", "/etc/openvpn/server/o3lab/lab-vpn.ovpn"]).stdout
-            configs[host] = busctl(lab, host, "--timeout=120", "--", "call", "net.openvpn.v3.configuration",
-                                   "/net/openvpn/v3/configuration", "net.openvpn.v3.configuration", "Import",
-                                   "ssbb", name, text, "false", "false")[0]
+            for _attempt in range(30):
+                # the configuration service is D-Bus activated: its root object comes a moment later
+                imported = busctl(lab, host, "--timeout=120", "--", "call", "net.openvpn.v3.configuration",
+                                  "/net/openvpn/v3/configuration", "net.openvpn.v3.configuration", "Import",
+                                  "ssbb", name, text, "false", "false", check=False)
+                if imported:
+                    break
+                time.sleep(1)
+            configs[host] = imported[0]
         res = run(lab, "openvpn3_session", {"config_name": name, "state": "connected", "timeout": 120})
         for host in o3:
             r = res[host]
