@@ -70,10 +70,12 @@ def test_revoke_entries_and_issuer_order():
     assert plan["issuer_ordered"] == [{"organizationName": "Example"}, {"commonName": "ocserv CA"}]
     assert plan["revoked_certificates"] == [{"path": "/etc/ocserv/pki/clients/carol.crt", "reason": "cessation_of_operation"}]
     assert plan["affected_users"] == ["carol"]
+    sessions = {"results": [{"item": CERT_INSTANCE, "terminated": ["carol", "erin"]}]}
     report = render("ocserv-cert-report.yml.j2", ocserv_cert__mode="revoke", ocserv_cert__users=["carol", "dave", "erin"],
-                    ocserv_cert__crl={"results": []}, **regs)
+                    ocserv_cert__crl={"results": []}, revoke__ocserv_cert_sessions=sessions, **regs)
     assert report["lines"] == ["ocserv /run/occtl.socket: certificates revoked in %s, ocserv reloaded: carol; "
-                               "already revoked: dave; no certificate in /etc/ocserv/pki/clients, not revoked: erin" % CRL]
+                               "already revoked: dave; no certificate in /etc/ocserv/pki/clients, not revoked: erin; "
+                               "sessions terminated: carol, erin" % CRL]
     assert report["unblocked"] == ["ocserv /run/occtl.socket: erin"]
 
 
