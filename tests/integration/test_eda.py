@@ -214,7 +214,7 @@ def check_latency(name, latency, goal):
 
 # --------------------------------------------------------------------------- revocation
 
-@pytest.mark.parametrize("server", ["sid", "bookworm"])
+@pytest.mark.parametrize("server", oc.SERVERS)
 def test_ocserv_revoked_user_is_cut_off(lab, rulebook, server):
     user = "carol"
     unit = "oc-client@%s-%s.service" % (server, user)
