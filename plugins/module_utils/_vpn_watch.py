@@ -522,8 +522,10 @@ class OpenVPNWatcher(Watcher):
             forwards += ["-L", "%s:%s" % (local, remote)]
         argv = ssh_argv(self.cfg, self.host, [], keepalive=True)
         at = argv.index("--")
-        argv = argv[:at] + ["-N", "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes"] \
-            + forwards + argv[at:]
+        # a connection of its own (a ControlMaster from the user's ssh_config would take the forwards
+        # over and let this process exit), that ends when a forward cannot be set up
+        argv = argv[:at] + ["-N", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ExitOnForwardFailure=yes",
+                            "-o", "StreamLocalBindUnlink=yes"] + forwards + argv[at:]
         self.tunnel = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
 
@@ -534,7 +536,8 @@ class OpenVPNWatcher(Watcher):
             if self.tunnel.poll() is not None:
                 err = self.tunnel.stderr.read().decode("utf-8", "replace")
                 return unreachable(self.host, err) if ssh_failed(self.tunnel.returncode, err) else \
-                    VpnControlError("ssh forwarding to %s failed: %s" % (self.host, err.strip()), kind="error")
+                    VpnControlError("ssh forwarding to %s ended (rc %s): %s"
+                                    % (self.host, self.tunnel.returncode, err.strip() or "no message"), kind="error")
             if all(os.path.exists(self._local_target(i)[0]) for i in self.cfg["instances"]):
                 return None
             time.sleep(0.05)
