@@ -323,15 +323,26 @@ OPENVPN_FIELDS = ("common_name", "username", "real_address", "real_ip", "real_po
 
 
 def openvpn_key(client):
-    """A connection's identity: the client id (2.4+); else CN, address and connect time."""
+    """A connection's identity: client id (2.4+) and common name; else CN, address and connect time."""
     if client.get("client_id") is not None:
-        return ("cid", client["client_id"])
+        return ("cid", client["client_id"], client.get("common_name"))
     return ("row", client.get("common_name"), client.get("real_address"), client.get("connected_since"))
 
 
 def openvpn_snapshot(status):
-    """``parse_status()`` output -> ``{key: client}`` (pending clients included: they are connected)."""
-    return dict((openvpn_key(c), c) for c in status.get("clients", []))
+    """``parse_status()`` output -> ``{key: client}``.
+
+    A row whose common name is still ``UNDEF`` is a TLS handshake in progress (a client with a revoked
+    certificate stays there until it is refused): not a connection yet. When it completes, the row
+    gets the certificate's name (same client id): a new key, so a ``connect``."""
+    return dict((openvpn_key(c), c) for c in status.get("clients", []) if c.get("common_name") not in (None, "UNDEF"))
+
+
+def openvpn_management(inst):
+    """The instance's connection options for ``openvpn_client`` / ``openvpn_command``, without the
+    unset ones (a rule passes them on as they are: ``dict(event.management, common_name=...)``)."""
+    keys = ("socket",) if inst["socket"] else ("host", "port", "password_file")
+    return dict((k, inst[k]) for k in keys if inst[k] is not None)
 
 
 def openvpn_changes(old, new):
@@ -522,8 +533,10 @@ class OpenVPNWatcher(Watcher):
             forwards += ["-L", "%s:%s" % (local, remote)]
         argv = ssh_argv(self.cfg, self.host, [], keepalive=True)
         at = argv.index("--")
-        argv = argv[:at] + ["-N", "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes"] \
-            + forwards + argv[at:]
+        # a connection of its own (a ControlMaster from the user's ssh_config would take the forwards
+        # over and let this process exit), that ends when a forward cannot be set up
+        argv = argv[:at] + ["-N", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ExitOnForwardFailure=yes",
+                            "-o", "StreamLocalBindUnlink=yes"] + forwards + argv[at:]
         self.tunnel = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
 
@@ -534,7 +547,8 @@ class OpenVPNWatcher(Watcher):
             if self.tunnel.poll() is not None:
                 err = self.tunnel.stderr.read().decode("utf-8", "replace")
                 return unreachable(self.host, err) if ssh_failed(self.tunnel.returncode, err) else \
-                    VpnControlError("ssh forwarding to %s failed: %s" % (self.host, err.strip()), kind="error")
+                    VpnControlError("ssh forwarding to %s ended (rc %s): %s"
+                                    % (self.host, self.tunnel.returncode, err.strip() or "no message"), kind="error")
             if all(os.path.exists(self._local_target(i)[0]) for i in self.cfg["instances"]):
                 return None
             time.sleep(0.05)
@@ -627,7 +641,7 @@ class OpenVPNWatcher(Watcher):
         new = openvpn_snapshot(status)
         old = snapshots[name]
         initial = old is None
-        management = dict((k, inst[k]) for k in ("socket", "host", "port", "password_file"))
+        management = openvpn_management(inst)
         for etype, client in openvpn_changes(old or {}, new):
             await self.emit(etype, name, initial=initial, management=management, **openvpn_fields(client))
         snapshots[name] = new

@@ -251,10 +251,10 @@ def test_openvpn_changes(old_rows, new_rows):
         return vw.openvpn_snapshot({"clients": [{"client_id": cid, "common_name": cn} for cid, cn in rows]})
     old, new = snap(old_rows), snap(new_rows)
     changes = vw.openvpn_changes(old, new)
-    connects = set(c["client_id"] for t, c in changes if t == "connect")
-    disconnects = set(c["client_id"] for t, c in changes if t == "disconnect")
-    old_ids = set(k[1] for k in old)
-    new_ids = set(k[1] for k in new)
+    connects = set((c["client_id"], c["common_name"]) for t, c in changes if t == "connect")
+    disconnects = set((c["client_id"], c["common_name"]) for t, c in changes if t == "disconnect")
+    old_ids = set(k[1:] for k in old)
+    new_ids = set(k[1:] for k in new)
     assert connects == new_ids - old_ids and disconnects == old_ids - new_ids
 
 
@@ -446,7 +446,7 @@ def test_openvpn_watcher_on_captured_statuses(path, monkeypatch):
     assert [(t, u) for t, u in types if u == "carol"] == [("connect", "carol"), ("disconnect", "carol")]
     carol = [e for e in collect.events if e.get("user") == "carol"]
     assert carol[0]["initial"] is False and carol[0]["client_id"] is not None and carol[0]["real_ip"]
-    assert carol[0]["virtual_address"] and carol[0]["management"]["socket"] == "/run/openvpn-server/lab.sock"
+    assert carol[0]["virtual_address"] and carol[0]["management"] == {"socket": "/run/openvpn-server/lab.sock"}
     assert all(e["instance"] == "lab" and e["meta"]["hosts"] == cap["host"] for e in collect.events)
 
 
@@ -560,3 +560,19 @@ def test_empty_hosts_watch_nothing_without_checking_the_rest():
         assert not task.done()
         task.cancel()
     run(briefly())
+
+
+def test_openvpn_handshake_rows_are_not_connections():
+    undef = {"clients": [{"client_id": 7, "common_name": "UNDEF", "real_address": "10.0.0.9:1194"}]}
+    named = {"clients": [{"client_id": 7, "common_name": "carol", "real_address": "10.0.0.9:1194"}]}
+    assert vw.openvpn_snapshot(undef) == {}
+    changes = vw.openvpn_changes(vw.openvpn_snapshot(undef), vw.openvpn_snapshot(named))
+    assert [(t, c["common_name"]) for t, c in changes] == [("connect", "carol")]
+
+
+def test_openvpn_management_options_are_only_the_set_ones():
+    c = cfg("openvpn", instances=[{"name": "a", "socket": "/run/a.sock"}, {"name": "b", "port": 7505},
+                                  {"name": "c", "port": 7506, "password_file": "/etc/pw"}])
+    assert [vw.openvpn_management(i) for i in c["instances"]] == [
+        {"socket": "/run/a.sock"}, {"host": "127.0.0.1", "port": 7505},
+        {"host": "127.0.0.1", "port": 7506, "password_file": "/etc/pw"}]

@@ -17,8 +17,10 @@ description:
     seconds after OpenVPN lists the client. A client that connects and leaves between two polls is not seen."
   - "Events: C(connect) and C(disconnect) with C(user) (= C(common_name)), C(username), C(real_address),
     C(real_ip), C(real_port), C(proto), C(virtual_address), C(virtual_ipv6_address), C(client_id),
-    C(peer_id), C(connected_since). The clients present at the first poll come as C(connect) with
-    C(initial=true). C(server_gone) when a management interface cannot be reached (instance stopped,
+    C(peer_id), C(connected_since), and C(management) (the instance's C(socket), or C(host), C(port) and
+    C(password_file) when set: the connection options of M(vpnfleet.control.openvpn_client)). Rows whose
+    common name is still C(UNDEF) (a TLS handshake in progress) are not connections yet. The clients
+    present at the first poll come as C(connect) with C(initial=true). C(server_gone) when a management interface cannot be reached (instance stopped,
     socket missing or stale, host unreachable; C(cause) and C(error_kind) say which) and C(server_back)
     when it answers again. A busy interface (another client holds it) skips one poll and is not an outage."
   - "Every event has C(type), C(server=openvpn), C(host), C(instance) (the instance's O(instances[].name)),
