@@ -521,7 +521,8 @@ def replay_busctl(steps):
 
     def runner(argv, timeout):
         call = calls[state["at"]]
-        assert argv[4:] == call["argv"]
+        # busctl's own options, "--", then the captured verb and its arguments
+        assert argv[4] == "--" and argv[5:] == call["argv"]
         state["at"] += 1
         return call["rc"], call["stdout"], call["stderr"]
     return runner
