@@ -319,8 +319,8 @@ def test_failed_login_burst_and_ban(lab, rulebook):
 
 # --------------------------------------------------------------------------- OpenVPN 3
 
-def test_openvpn3_pause_and_resume(lab, rulebook):
-    host = "o3-sid"
+@pytest.mark.parametrize("host", ["o3-trixie", "o3-sid"])
+def test_openvpn3_pause_and_resume(lab, rulebook, host):
     run = rulebook("server_down", openvpn3_hosts=[host])
     run.wait_event(120, type="connect", host=host, initial=True)
     res = lab.run(host, "openvpn3 sessions-list | awk '/Path:/ {print $2; exit}'")
