@@ -70,8 +70,9 @@ def ee_image():
 
 class Navigator:
     """ansible-navigator run in the EE against the lab: the lab's state directory (inventory, SSH key
-    and configuration, ansible.cfg) is mounted at the same path; host network, so that the lab
-    hosts are reached as from the machine; as root, who owns the SSH key."""
+    and configuration, ansible.cfg) is mounted at the same path (ansible-navigator mounts the
+    inventory's directory); host network, so that the lab hosts are reached as from the machine; as
+    root, who owns the SSH key."""
 
     def __init__(self, lab, image, workdir):
         self.lab = lab
@@ -88,8 +89,9 @@ class Navigator:
                 "container-engine": "podman",
                 "image": self.image,
                 "pull": {"policy": "never"},
-                "volume-mounts": [{"src": self.lab.state_dir, "dest": self.lab.state_dir},
-                                  {"src": EXAMPLES, "dest": EXAMPLES}],
+                # ansible-navigator mounts the inventory's directory (the lab's state directory, with the
+                # SSH key and configuration) itself; the examples are mounted for the fleet report
+                "volume-mounts": [{"src": EXAMPLES, "dest": EXAMPLES}],
                 "container-options": ["--network=host", "--user=root"],
                 "environment-variables": {"set": {"ANSIBLE_CONFIG": self.lab.ansible_cfg, "ANSIBLE_NOCOLOR": "1"}},
             },
