@@ -78,8 +78,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     OcctlClient,
@@ -89,7 +88,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             ip=dict(type="list", elements="str", required=True, aliases=["address"]),
             state=dict(type="str", default="absent", choices=["absent"]),

@@ -217,8 +217,7 @@ other_listeners:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import connection_argument_spec
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EVENT_TYPES, EventListener
@@ -226,7 +225,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names imp
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             duration=dict(type="float", default=10),
             until=dict(type="dict", options=dict(

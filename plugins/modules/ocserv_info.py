@@ -301,8 +301,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     GATHER_CHOICES,
@@ -313,7 +312,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             gather=dict(type="list", elements="str", default=["all"], choices=["all"] + list(GATHER_CHOICES)),
         ),

@@ -233,8 +233,7 @@ error_kind:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocpasswd
 
@@ -323,7 +322,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=dict(
             name=dict(type="str", required=True, aliases=["user"]),
             password=dict(type="str", no_log=True),

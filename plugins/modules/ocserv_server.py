@@ -98,8 +98,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     OcctlClient,
@@ -109,7 +108,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             state=dict(type="str", required=True, choices=["reloaded", "stopped"]),
             config=dict(type="path"),

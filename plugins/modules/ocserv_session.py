@@ -100,8 +100,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     OcctlClient,
@@ -111,7 +110,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             id=dict(type="list", elements="str"),
             session=dict(type="list", elements="str", aliases=["sid"], no_log=False),

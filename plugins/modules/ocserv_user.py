@@ -142,8 +142,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
     OcctlClient,
@@ -154,7 +153,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names imp
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=connection_argument_spec(
             name=dict(type="list", elements="str", required=True, aliases=["user", "users"]),
             state=dict(type="str", default="terminated", choices=["terminated", "disconnected"]),

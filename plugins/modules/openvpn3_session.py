@@ -163,8 +163,7 @@ error_kind:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import (
     CONNECTED,
@@ -286,7 +285,7 @@ class Runner(object):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=dict(
             path=dict(type="str"),
             config_name=dict(type="str"),

@@ -185,14 +185,13 @@ sessions:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import OpenVPN3Client, check_selectors
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=dict(
             path=dict(type="str"),
             config_name=dict(type="str"),

@@ -162,8 +162,7 @@ management_version:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
     ManagementError,
     address_kill_command,
@@ -286,7 +285,7 @@ def run(module, client):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         **module_kwargs(
             dict(
                 common_name=dict(type="list", elements="str"),

@@ -119,8 +119,7 @@ management_version:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
     ManagementError,
     client_from_params,
@@ -141,7 +140,7 @@ REFUSED = {
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         **module_kwargs(
             dict(
                 command=dict(type="str", required=True),

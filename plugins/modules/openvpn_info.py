@@ -251,8 +251,7 @@ status_updated:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
     ManagementError,
     client_from_params,
@@ -300,7 +299,7 @@ def gather_info(client, gather):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         **module_kwargs(
             dict(gather=dict(type="list", elements="str", choices=GATHER, default=GATHER)),
             supports_check_mode=True,

@@ -129,8 +129,7 @@ elapsed:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
     ManagementError,
     client_from_params,
@@ -260,7 +259,7 @@ def run(module, client, result):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         **module_kwargs(
             dict(
                 state=dict(type="str", choices=["reloaded", "restarted", "stopped"]),

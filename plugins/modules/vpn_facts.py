@@ -454,8 +454,7 @@ import shlex
 import stat
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
@@ -997,7 +996,7 @@ def gather(params):
 
 
 def main():
-    module = AnsibleModule(
+    module = VpnModule(
         argument_spec=dict(
             gather=dict(type="list", elements="str", default=["all"],
                         choices=["all", "ocserv", "openvpn", "openvpn3"]),

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # How ocserv picks up a changed CRL (certificate authentication), per version. Run as root inside a lab
 # ocserv host (lab/lab exec HOST -- bash -s < tests/capture/ocserv_crl_reload.sh). Starts a private ocserv
 # on 127.0.0.1:5443 (its own sockets under a temporary directory), authenticates a client certificate with

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # openconnect with a user certificate against the test's certificate-auth ocserv (installed on the
 # client host by tests/integration/test_fleet_revoke_ocserv_cert.py). Certificates and keys are in
 # DIR/USER.crt, DIR/USER.key; DIR/server holds "URL PIN".
