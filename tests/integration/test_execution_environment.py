@@ -24,6 +24,8 @@ NAVIGATOR = os.path.join(REPO_ROOT, ".venv-ee", "bin", "ansible-navigator")
 CACHE = os.environ.get("VPNFLEET_CACHE", "/var/cache/vpnfleet")
 DEFAULT_IMAGE = "localhost/vpnfleet-ee:latest"
 EXAMPLES = os.path.join(REPO_ROOT, "examples")
+# where ansible-builder installs the collections in the image (ansible-config's default path)
+IMAGE_COLLECTIONS = "/usr/share/ansible/collections"
 
 sys.path.insert(0, HERE)
 import test_fleet_reload as reload_checks  # noqa: E402  pylint: disable=wrong-import-position
@@ -93,7 +95,10 @@ class Navigator:
                 # SSH key and configuration) itself; the examples are mounted for the fleet report
                 "volume-mounts": [{"src": EXAMPLES, "dest": EXAMPLES}],
                 "container-options": ["--network=host", "--user=root"],
-                "environment-variables": {"set": {"ANSIBLE_CONFIG": self.lab.ansible_cfg, "ANSIBLE_NOCOLOR": "1"}},
+                # the collections are the image's own, as under AWX: never this checkout's (the test
+                # process's ANSIBLE_COLLECTIONS_PATH names host paths the container does not have)
+                "environment-variables": {"set": {"ANSIBLE_CONFIG": self.lab.ansible_cfg, "ANSIBLE_NOCOLOR": "1",
+                                                  "ANSIBLE_COLLECTIONS_PATH": IMAGE_COLLECTIONS}},
             },
             "playbook-artifact": {"enable": True, "save-as": artifact},
             "logging": {"file": os.path.join(self.workdir, "navigator.log"), "level": "warning"},
@@ -115,6 +120,7 @@ class Navigator:
         if check:
             argv += ["--check"]
         env = _podman_env()
+        env.pop("ANSIBLE_COLLECTIONS_PATH", None)
         env["ANSIBLE_NAVIGATOR_CONFIG"] = settings
         proc = subprocess.run(argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
