@@ -168,7 +168,7 @@ def test_revoke_in_the_ee_cuts_the_user_off(navigator):
     lab = navigator.lab
     ovpn = lab.groups["openvpn_servers"][0]
     rc, out, _events = navigator.run("- ansible.builtin.import_playbook: vpnfleet.control.revoke\n",
-                                     extra_vars={"revoke_users": [USER]})
+                                     extra_vars=revoke_checks.EXTRA)
     assert rc == 0, out[-4000:]
     for host in lab.groups["ocserv_servers"]:
         assert USER not in [u["Username"] for u in revoke_checks.ocserv_users(lab, host)], host
@@ -184,7 +184,7 @@ def test_revoke_in_the_ee_cuts_the_user_off(navigator):
 
     # a second run changes nothing
     rc, out, _events = navigator.run("- ansible.builtin.import_playbook: vpnfleet.control.revoke\n",
-                                     extra_vars={"revoke_users": [USER]})
+                                     extra_vars=revoke_checks.EXTRA)
     assert rc == 0, out[-4000:]
     recap = [line for line in out.splitlines() if "changed=" in line and "ok=" in line]
     assert recap and all("changed=0" in line for line in recap), "\n".join(recap)

@@ -232,10 +232,13 @@ def test_revoke_cuts_the_user_off_everywhere(fleet):
     lab.run(client, ["systemctl", "restart", "openvpn-client@fleetccd-%s" % USER])
     assert ocs.wait_until(lambda: journal_has(lab, ovpn, "openvpn-server@fleetccd", "'disable' directive", since), 40, 2), \
         lab.run(ovpn, "journalctl -u openvpn-server@fleetccd --no-pager -n 30", check=False).stdout
-    # the refusal comes after the TLS handshake, so the server lists the client until it drops the
-    # refused instance; what proves the block is that the tunnel never came up
-    lab.run(client, ["systemctl", "stop", "openvpn-client@fleetccd-%s" % USER])
-    assert not journal_has(lab, client, "openvpn-client@fleetccd-%s" % USER, "Initialization Sequence Completed", since)
+    # the refusal comes after the TLS handshake: the server lists the refused instance (no address)
+    # until the client has asked for its options and got AUTH_FAILED, then the client exits by itself
+    # (stopped before that, the instance would stay listed until the server's ping timeout)
+    unit = "openvpn-client@fleetccd-%s" % USER
+    assert ocs.wait_until(lambda: journal_has(lab, client, unit, "AUTH_FAILED", since), 40, 2)
+    assert ocs.wait_until(lambda: client_unit_state(lab, unit) != "active", 30)
+    assert not journal_has(lab, client, unit, "Initialization Sequence Completed", since)
     assert ocs.wait_until(lambda: USER not in openvpn_common_names(lab, ovpn, CCD_SOCKET), 30)
 
     # OpenVPN 3: the sessions of the profile are gone
