@@ -191,6 +191,10 @@ class Lab:
                 if line.strip().startswith("lab_ban_source_ip:"):
                     self.ban_source_ip = json.loads(line.split(":", 1)[1])
 
+    def podman_env(self):
+        """The environment podman needs to see the lab's containers and images (its storage)."""
+        return dict(self._podman_env)
+
     def run(self, host, cmd, timeout=60, check=True, input=None):
         """Run ``cmd`` inside ``host`` (podman exec) -> ``subprocess.CompletedProcess`` (text).
 

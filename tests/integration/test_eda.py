@@ -69,8 +69,9 @@ def report(name, value):
 class Rulebook(object):
     """One ``ansible-rulebook`` run of a collection rulebook against the lab; output kept by line."""
 
-    def __init__(self, lab, rulebook, variables, tmp_path):
+    def __init__(self, lab, rulebook, variables, tmp_path, image=None):
         self.lab = lab
+        self.container = None
         vars_file = tmp_path / "vars.yml"
         lines = []
         for key, value in variables.items():
@@ -84,7 +85,22 @@ class Rulebook(object):
                                                      os.path.join(REPO, ".cache", "collections"))
         env["ANSIBLE_NOCOLOR"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
-        self.argv = [RULEBOOK, "-r", rulebook, "-i", lab.inventory, "--vars", str(vars_file), "--print-events"]
+        self.argv = ["ansible-rulebook", "-r", rulebook, "-i", lab.inventory, "--vars", str(vars_file),
+                     "--print-events"]
+        if image:
+            # in the decision environment, as an EDA controller runs an activation: the image's own
+            # ansible-rulebook, Java and collections; the lab's state directory (inventory, SSH key and
+            # configuration) and the variables at the same paths; host network, as root
+            self.container = "vfl-de-%s-%d" % (lab.id, os.getpid())
+            self.argv = ["podman", "run", "--rm", "--name", self.container, "--network=host", "--user=root",
+                         "--volume", "%s:%s" % (lab.state_dir, lab.state_dir),
+                         "--volume", "%s:%s" % (tmp_path, tmp_path), "--workdir", str(tmp_path),
+                         "--env", "ANSIBLE_CONFIG=%s" % lab.ansible_cfg, "--env", "ANSIBLE_NOCOLOR=1",
+                         "--env", "PYTHONUNBUFFERED=1", image] + self.argv
+            env.pop("ANSIBLE_COLLECTIONS_PATH")
+            env.update(lab.podman_env())
+        else:
+            self.argv[0] = RULEBOOK
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                      cwd=str(tmp_path), start_new_session=True)
         self.lines = []     # (time, line)
@@ -163,6 +179,10 @@ class Rulebook(object):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:
                 pass
+        if self.container:
+            # podman run passes SIGINT on; the container goes with --rm, or here, by its name
+            subprocess.run(["podman", "rm", "--force", "--ignore", self.container], env=self.lab.podman_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
         self.reader.join(10)
 
 
@@ -170,11 +190,11 @@ class Rulebook(object):
 def rulebook(lab, tmp_path):
     runs = []
 
-    def start(name, **variables):
+    def start(name, image=None, **variables):
         base = {"ocserv_hosts": [], "openvpn_hosts": [], "openvpn3_hosts": [], "openvpn_instances": [],
                 "revoked_users": [], "watch_ssh_args": ["-F", lab.ssh_config]}
         base.update(variables)
-        run = Rulebook(lab, "vpnfleet.control." + name, base, tmp_path)
+        run = Rulebook(lab, "vpnfleet.control." + name, base, tmp_path, image=image)
         runs.append(run)
         return run
     yield start
