@@ -28,7 +28,7 @@ import os
 import re
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 
 # ---------------------------------------------------------------------------- tolerant JSON
 
@@ -453,11 +453,8 @@ USER_FIELDS = (
 
 
 def _as_list(value):
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [v for v in value if v not in ("", None)]
-    return [value] if value != "" else []
+    """``as_list`` without occtl's empty entries (``""``, null)."""
+    return [v for v in as_list(value) if v not in ("", None)]
 
 
 _USER_LIST_SET = frozenset(USER_LIST_KEYS)

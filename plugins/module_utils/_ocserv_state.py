@@ -15,7 +15,7 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import run_command
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_parsers import check_sid
@@ -40,19 +40,14 @@ def gather_info(client, gather=None):
     if "all" in parts:
         parts = list(GATHER_CHOICES)
     result = {"occtl_version": client.version(), "capabilities": client.capabilities(), "socket": client.socket}
-    if "status" in parts:
-        result["status"] = client.status()
-    if "users" in parts:
-        result["users"] = client.users()
-    if "sessions" in parts:
-        sessions = client.sessions_with_validity()[0]
-        result["sessions"] = sessions
-    if "bans" in parts:
-        result["bans"] = client.bans()
-    if "ban_points" in parts:
-        result["ban_points"] = client.ban_points()
-    if "iroutes" in parts:
-        result["iroutes"] = client.iroutes()
+    for part in GATHER_CHOICES:   # in this order: each is one or two occtl queries
+        if part not in parts:
+            continue
+        if part == "sessions":
+            result[part] = client.sessions_with_validity()[0]
+        else:
+            # client.status(), .users(), .bans(), .ban_points(), .iroutes()
+            result[part] = getattr(client, part)()
     return result
 
 
@@ -198,9 +193,8 @@ def parse_conn_ids(values):
         if number is None or number <= 0:
             raise VpnControlError("invalid connection id %r: expected a positive integer (the ID occtl shows, "
                                   "which is the worker's PID)" % (value,), kind="invalid")
-        if number not in out:
-            out.append(number)
-    return out
+        out.append(number)
+    return unique(out)
 
 
 def ensure_sessions(client, ids=None, sessions=None, state="terminated", check_mode=False):
@@ -326,9 +320,8 @@ def parse_ips(values):
         except ValueError:
             raise VpnControlError("invalid IP address %r: give single IPv4 or IPv6 addresses (no networks)"
                                   % (value,), kind="invalid")
-        if addr not in [pair[1] for pair in out]:
-            out.append((addr.compressed, addr))
-    return out
+        out.append((addr.compressed, addr))
+    return unique(out)
 
 
 def _ip_key(text):
