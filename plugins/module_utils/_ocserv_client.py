@@ -229,7 +229,6 @@ def classify_error(argv, rc, stdout, stderr, socket=None, euid=None):
     return VpnControlError("occtl %s failed (rc %s): %s" % (command, rc, text), kind="error", **details)
 
 
-
 # ---------------------------------------------------------------------------- client
 
 class OcctlClient(object):

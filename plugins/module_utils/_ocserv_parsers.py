@@ -30,6 +30,7 @@ import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 
+
 # ---------------------------------------------------------------------------- tolerant JSON
 
 class JsonObject(list):

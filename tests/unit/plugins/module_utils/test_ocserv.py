@@ -384,8 +384,8 @@ def test_run_as_user_refused_after_connect(version):
     err = classify(version, "empty", "status_uid_runasuser", euid=0)
     assert err.kind == "unreachable"
     err = oc_client.classify_error(["occtl", "-s", "/s", "show", "users"], 1, "",
-                            "could not send message; possibly insufficient permissions or server is offline.\n",
-                            socket="/s", euid=1000)
+                                   "could not send message; possibly insufficient permissions or server is offline.\n",
+                                   socket="/s", euid=1000)
     assert err.kind == "permission_denied"
 
 

@@ -168,7 +168,7 @@ json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), s
 json_values = st.recursive(json_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)), max_leaves=20)
 KEYS = st.sampled_from(list(oc_parsers.USER_KEYS) + ["Since", "_Since", "IP", "Score", "Created", "Expires", "raw_since",
-                                             "raw_created", "Status", "raw_up_since", "Up since", "in_use"])
+                                                     "raw_created", "Status", "raw_up_since", "Up since", "in_use"])
 occtl_records = st.lists(st.dictionaries(st.one_of(KEYS, st.text(max_size=10)), json_values, max_size=12), max_size=4)
 
 
