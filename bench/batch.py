@@ -72,14 +72,15 @@ NAME = "batch"
 
 INSIDE = r"""
 import json, subprocess, time
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
 R = "%(remote)s"
 users = ["user%%04d" %% i for i in range(%(users)d)]
 cns = ["client%%04d" %% i for i in range(%(clients)d)]
-c = oc.OcctlClient(socket="%(sock)s")
+c = occ.OcctlClient(socket="%(sock)s")
 t0 = time.perf_counter()
-res = oc.ensure_users(c, users, "terminated")
+res = ocs.ensure_users(c, users, "terminated")
 total = time.perf_counter() - t0
 kinds = {}
 for r in c.calls:
@@ -257,7 +258,7 @@ def render(run, res):
     if ins:
         kinds = ins["oc_kinds"]
         out += ["### Where the time goes", "",
-                "The same work run on the host itself without Ansible %s(`ensure_users` of `_ocserv.py`; for OpenVPN "
+                "The same work run on the host itself without Ansible %s(`ensure_users` of `_ocserv_state.py`; for OpenVPN "
                 "one management session: `status 3`, then `client-kill CID HALT` per client, as `openvpn_client` "
                 "does):" % ("(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), "",
                 "- `ensure_users`, %d users: %s in %d occtl runs: %s." % (
@@ -279,7 +280,7 @@ def render(run, res):
                     if ins.get("terminate_stdin") else "not measured in this run"),
                 "- occtl takes one command per process on its command line; `ocserv_user` pipes the "
                 "`terminate user NAME` (or `disconnect user NAME`) of all its users into one interactive occtl "
-                "(`OcctlClient.actions` in `_ocserv.py`, shown above as `batch:`), reads each command's answer "
+                "(`OcctlClient.actions` in `_ocserv_client.py`, shown above as `batch:`), reads each command's answer "
                 "after occtl's echo of it and runs a command alone again only when its answer is not the plain "
                 "success or not-found line. What remains is the server's own work per termination.", ""]
     out += ["Limits: clients and servers share one container and the machine's 2 cores, so connection "

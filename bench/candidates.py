@@ -5,19 +5,19 @@ NOT used by the collection. parser_scale.py checks that each returns exactly wha
 parser returns on every benchmark input and on every captured fixture before it reports a figure.
 
 * ``occtl_records``: occtl ``-j`` output read by the collection's tolerant reader alone
-  (``_ocserv.tolerant_records``: ``parse_json``, a recursive-descent reader in Python) for every
-  output, as ``_ocserv.records`` did before it tried ``json.loads`` first.
+  (``_ocserv_parsers.tolerant_records``: ``parse_json``, a recursive-descent reader in Python) for every
+  output, as ``_ocserv_parsers.records`` did before it tried ``json.loads`` first.
 * ``parse_status``: ``status 2``/``3`` parsed with the column's key and int-ness looked up per
   cell and every real address split by the regex of ``split_real_address``, as
   ``_openvpn_mgmt.parse_status`` did before it planned the columns once per HEADER.
 """
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as ocp
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
 
 
 def occtl_records(text):
-    return oc.tolerant_records(text)
+    return ocp.tolerant_records(text)
 
 
 def parse_status(lines):

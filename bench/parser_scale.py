@@ -4,7 +4,7 @@
 occtl ``-j`` output with 10,000 users / sessions and OpenVPN ``status 3`` with 10,000 clients
 (and their 10,000 routes), made by scaling up captures of real servers (bench/gen_inputs.py).
 
-* occtl: the collection's parser (``_ocserv.records``: occtl's text to a list of dicts) against a
+* occtl: the collection's parser (``_ocserv_parsers.records``: occtl's text to a list of dicts) against a
   plain ``json.loads`` of the same bytes, in pairs; then the same with the normalisation the
   modules return (``normalize_user`` / ``normalize_session``). Goal: parsing <= 1.5x json.loads.
   ocserv <= 1.3 prints invalid JSON for sessions (trailing commas): there the baseline is
@@ -41,7 +41,7 @@ benchlib.ensure_import_path()
 
 import candidates  # noqa: E402
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as ocp  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om  # noqa: E402
 
 OCCTL_CASES = [
@@ -71,11 +71,11 @@ def repaired(text):
 
 
 def occtl_full(text, kind):
-    recs = oc.records(text)
+    recs = ocp.records(text)
     if kind == "user":
         now = time.time()
-        return [oc.normalize_user(r, now=now) for r in recs]
-    return [oc.normalize_session(r) for r in recs]
+        return [ocp.normalize_user(r, now=now) for r in recs]
+    return [ocp.normalize_session(r) for r in recs]
 
 
 def mem_peak(fn):
@@ -131,7 +131,7 @@ def candidates_agree():
         if not isinstance(d, dict) or not d.get("json"):
             continue
         try:
-            want = oc.records(d.get("stdout", ""))
+            want = ocp.records(d.get("stdout", ""))
         except ValueError:
             continue
         if candidates.occtl_records(d.get("stdout", "")) != want:
@@ -205,11 +205,11 @@ def main(argv=None):
     for label, version, capture, kind in OCCTL_CASES:
         text = gen_inputs.occtl_scaled(version, capture, n)
         base_text, was_repaired = repaired(text)
-        assert len(oc.records(text)) == n
+        assert len(ocp.records(text)) == n
         sys.stderr.write("occtl %s: %d bytes\n" % (label, len(text)))
-        p1 = benchlib.paired(lambda: oc.records(text), lambda: json.loads(base_text), args.samples)
+        p1 = benchlib.paired(lambda: ocp.records(text), lambda: json.loads(base_text), args.samples)
         p2 = benchlib.paired(lambda: occtl_full(text, kind), lambda: json.loads(base_text), args.samples)
-        if candidates.occtl_records(text) != oc.records(text):
+        if candidates.occtl_records(text) != ocp.records(text):
             raise SystemExit("previous occtl_records differs on %s" % label)
         p3 = benchlib.paired(lambda: candidates.occtl_records(text), lambda: json.loads(base_text), args.samples)
         row = {
@@ -222,15 +222,15 @@ def main(argv=None):
         }
         if was_repaired:
             # what a script has to do with these bytes: remove the trailing commas (a regex), then json.loads
-            p4 = benchlib.paired(lambda: oc.records(text), lambda: json.loads(_TRAILING.sub(r"\1", text)),
+            p4 = benchlib.paired(lambda: ocp.records(text), lambda: json.loads(_TRAILING.sub(r"\1", text)),
                                  args.samples)
             row["with_repair"] = benchlib.summary(p4["baseline"])
             row["with_repair_ratio"] = benchlib.summary(p4["ratio"])
         if version == "1.5.0" and kind == "user":
             small = gen_inputs.occtl_scaled(version, capture, 2000)
-            results["profile_occtl"] = profile_top(lambda: oc.records(small))
+            results["profile_occtl"] = profile_top(lambda: ocp.records(small))
         if not args.quick:
-            row["memory_parse"] = mem_series(lambda k: gen_inputs.occtl_scaled(version, capture, k), oc.records)
+            row["memory_parse"] = mem_series(lambda k: gen_inputs.occtl_scaled(version, capture, k), ocp.records)
             row["memory_json_loads"] = mem_series(
                 lambda k: repaired(gen_inputs.occtl_scaled(version, capture, k))[0], json.loads)
         results["occtl"].append(row)
@@ -387,7 +387,7 @@ def render(run, res):
                    "removed (`str.replace` for occtl's usual form, a regex for any other whitespace; a copy of the "
                    "text, hence the higher memory for that case) and `json.loads` runs again; only what "
                    "both refuse (`show iroutes` <= 1.3, duplicate keys, control characters) goes to the tolerant "
-                   "reader in Python (`_Reader` in `plugins/module_utils/_ocserv.py`), which read every output "
+                   "reader in Python (`_Reader` in `plugins/module_utils/_ocserv_parsers.py`), which read every output "
                    "before. Normalising (`normalize_user`/`normalize_session`) looks each occtl label up in a "
                    "precomputed map and converts only the values that need it." % ", ".join(
                        "`%s` %.0f%%" % (w, share * 100) for w, share in res["profile_occtl"]))

@@ -135,7 +135,8 @@ def build(rounds):
 
 INSIDE = r"""
 import json, subprocess, time
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
 R = "%(remote)s"
 out = {"user": [], "ban": [], "ovpn": []}
@@ -149,15 +150,15 @@ def calls(c):
 for _ in range(%(n)d):
     subprocess.run([R, "oc-connect", "0", "1"], check=True)
     subprocess.run([R, "oc-wait", "1", "60"], check=True, stdout=subprocess.DEVNULL)
-    c = oc.OcctlClient(socket="%(sock)s")
+    c = occ.OcctlClient(socket="%(sock)s")
     t0 = time.perf_counter()
-    oc.ensure_users(c, ["user0000"], "terminated")
+    ocs.ensure_users(c, ["user0000"], "terminated")
     total = time.perf_counter() - t0
     out["user"].append({"total": total, "calls": calls(c)})
     subprocess.run([R, "oc-fail-login", "3"], check=True)
-    c = oc.OcctlClient(socket="%(sock)s")
+    c = occ.OcctlClient(socket="%(sock)s")
     t0 = time.perf_counter()
-    oc.ensure_unbanned(c, ["127.0.0.1"])
+    ocs.ensure_unbanned(c, ["127.0.0.1"])
     total = time.perf_counter() - t0
     out["ban"].append({"total": total, "calls": calls(c)})
     t0 = time.perf_counter()
@@ -329,7 +330,7 @@ def render(run, res):
             "",
             "### Where the time goes", "",
             "The same logic run on the host itself, without Ansible %s(`ensure_users` / `ensure_unbanned` of "
-            "`_ocserv.py`, one management session with `status 3` for OpenVPN; 5 runs, median):" % (
+            "`_ocserv_state.py`, one management session with `status 3` for OpenVPN; 5 runs, median):" % (
                 "(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), ""]
     ins = res.get("inside") or {}
     for kind, what in (("user", "`ocserv_user` logic"), ("ban", "`ocserv_ban` logic"),
@@ -364,7 +365,8 @@ def render(run, res):
                    "`ocserv_ban` with nothing to do %s (+%s). Ansible's module wrapper (unpacking, compiling "
                    "`basic.py` and the other module_utils from source, argument handling) is most of every "
                    "task's host time and the same for all; the difference is the module's own work: compiling the "
-                   "shared ocserv client and parser (`_ocserv.py`, shipped as source, about 10 ms) and the occtl "
+                   "shared ocserv client, parsers and state logic (`_ocserv_client.py`, `_ocserv_parsers.py`, `_ocserv_state.py`, "
+                   "shipped as source, about 10 ms) and the occtl "
                    "queries that the check and the verification need (2 to 3 ms each). occtl's interactive mode "
                    "prints text only (not JSON), so queries cannot share one occtl process the way the batched "
                    "actions do." % (

@@ -42,12 +42,8 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
     kill_group,
     spawn,
 )
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
-    DEFAULT_SOCKET,
-    build_argv,
-    classify_error,
-    parse_interval,
-)
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import DEFAULT_SOCKET, build_argv, classify_error
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_parsers import parse_interval
 
 READY_MARKER = "Press 'q' or CTRL+C to quit"
 EVENT_TYPES = ("connect", "disconnect")

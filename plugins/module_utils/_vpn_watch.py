@@ -13,7 +13,7 @@ their arguments to :func:`run_source` with the family's name. Everything they sh
   sessions, ocserv users, bans and ban points).
 
 Reading and parsing the servers is not done here: it is the collection's own code, used as is
-(``_ocserv_events`` for ``occtl show events``, ``_ocserv.OcctlClient`` for users and bans,
+(``_ocserv_events`` for ``occtl show events``, ``_ocserv_client.OcctlClient`` for users and bans,
 ``_openvpn_mgmt.ManagementClient`` + ``parse_status`` for OpenVPN 2, ``_openvpn3.OpenVPN3Client``
 for OpenVPN 3).
 
@@ -41,7 +41,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
     as_list,
     check_timeout,
 )
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import (
     DEFAULT_SOCKET,
     OcctlClient,
     classify_error,

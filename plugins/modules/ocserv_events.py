@@ -219,7 +219,7 @@ import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import connection_argument_spec
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import connection_argument_spec
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events import EVENT_TYPES, EventListener
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_name
 

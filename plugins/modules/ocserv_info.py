@@ -303,12 +303,8 @@ error_kind:
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv import (
-    GATHER_CHOICES,
-    OcctlClient,
-    connection_argument_spec,
-    gather_info,
-)
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import OcctlClient, connection_argument_spec
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_state import GATHER_CHOICES, gather_info
 
 
 def main():

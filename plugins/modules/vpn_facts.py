@@ -456,7 +456,8 @@ import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
 
@@ -542,7 +543,7 @@ def parse_ocserv_config(text):
         elif name == "pid-file":
             info["pid_file"] = value
         elif name == "tcp-port":
-            info["tcp_port"] = _ocserv.to_int(value)
+            info["tcp_port"] = _ocserv_parsers.to_int(value)
         elif name == "crl":
             info["crl"] = value or None
         if name in ("auth", "enable-auth"):
@@ -582,7 +583,7 @@ def parse_openvpn_config(text, base_dir):
                 sock = args[0] if os.path.isabs(args[0]) else os.path.normpath(os.path.join(cwd, args[0]))
                 info["management"] = {"socket": sock, "password_file": pw}
             else:
-                info["management"] = {"host": args[0], "port": _ocserv.to_int(args[1]), "password_file": pw}
+                info["management"] = {"host": args[0], "port": _ocserv_parsers.to_int(args[1]), "password_file": pw}
         elif name == "mode" and args:
             info["role"] = "server" if args[0] == "server" else "client" if args[0] == "p2p" else info["role"]
         elif name in server_words:
@@ -596,7 +597,7 @@ def parse_openvpn_config(text, base_dir):
         elif name == "dev" and args:
             info["dev"] = args[0]
         elif name in ("port", "lport") and args:
-            info["port"] = _ocserv.to_int(args[0])
+            info["port"] = _ocserv_parsers.to_int(args[0])
         elif name == "proto" and args:
             info["proto"] = args[0]
         elif name in ("user", "group") and args:
@@ -669,15 +670,15 @@ def ocserv_candidates(config_patterns, explicit_sockets, discover=True):
                 continue
             found.append({
                 "config": path,
-                "socket": os.path.normpath(info["occtl_socket"] or _ocserv.DEFAULT_SOCKET),
+                "socket": os.path.normpath(info["occtl_socket"] or _ocserv_client.DEFAULT_SOCKET),
                 "source": "config",
                 "use_occtl": info["use_occtl"],
                 "passwd_file": info["passwd_file"],
                 "auth_methods": info["auth_methods"],
                 "crl": info["crl"],
             })
-        if is_socket(_ocserv.DEFAULT_SOCKET):
-            found.append({"config": None, "socket": _ocserv.DEFAULT_SOCKET, "source": "default_socket",
+        if is_socket(_ocserv_client.DEFAULT_SOCKET):
+            found.append({"config": None, "socket": _ocserv_client.DEFAULT_SOCKET, "source": "default_socket",
                           "use_occtl": True})
     for sock in explicit_sockets:
         found.append({"config": None, "socket": os.path.normpath(sock), "source": "explicit", "use_occtl": True})
@@ -793,7 +794,7 @@ def gather_ocserv(cand, occtl_path, timeout, details, runner=None):
         out.update(error="%s has use-occtl = false: ocserv has no control socket to query" % cand["config"],
                    error_kind="disabled")
         return out
-    client = _ocserv.OcctlClient(socket=cand["socket"], occtl_path=occtl_path, timeout=timeout, runner=runner)
+    client = _ocserv_client.OcctlClient(socket=cand["socket"], occtl_path=occtl_path, timeout=timeout, runner=runner)
     try:
         try:
             out["version"] = client.version()

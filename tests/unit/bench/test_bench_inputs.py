@@ -25,7 +25,7 @@ benchlib.ensure_import_path()
 import candidates  # noqa: E402  pylint: disable=wrong-import-position
 import gen_inputs  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om  # noqa: E402
 
 
@@ -33,7 +33,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_m
 @pytest.mark.parametrize("capture", ["users_json", "sessions_all_json"])
 def test_occtl_scaled_inputs(version, capture):
     text = gen_inputs.occtl_scaled(version, capture, 57)
-    recs = oc.records(text)
+    recs = oc_parsers.records(text)
     assert len(recs) == 57
     key = "ID" if capture == "users_json" else "Session"
     assert len(set(r[key] for r in recs)) == 57

@@ -230,19 +230,20 @@ def wrapper_ns(wrapper):
 
 def _client(wrapper, socket):
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv
-    return _ocserv, _ocserv.OcctlClient(socket=socket, occtl_path=wrapper, timeout=10)
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
+    return _ocserv_client, _ocserv_client.OcctlClient(socket=socket, occtl_path=wrapper, timeout=10)
 
 
 def test_collection_with_the_wrapper(wrapper):
-    _ocserv, client = _client(wrapper, SOCKET)
+    client = _client(wrapper, SOCKET)[1]
     result = client.run(["show", "users"])
     assert result.rc == 0 and json.loads(result.stdout)["argv"] == ["-j"] + S + ["show", "users"]
 
 
 def test_collection_other_socket_is_invalid(wrapper):
-    _ocserv, client = _client(wrapper, "/run/other.socket")
-    with pytest.raises(_ocserv.VpnControlError) as err:
+    from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+    client = _client(wrapper, "/run/other.socket")[1]
+    with pytest.raises(VpnControlError) as err:
         client.users()
     assert err.value.kind == "invalid"
     assert err.value.msg.startswith("the occtl wrapper refused 'show users': the only socket allowed is ")
@@ -250,8 +251,8 @@ def test_collection_other_socket_is_invalid(wrapper):
 
 def test_collection_batch_falls_back_to_single_commands(wrapper):
     """The interactive batch (no command on the command line) is refused; each action then runs alone."""
-    _ocserv, client = _client(wrapper, SOCKET)
+    _ocserv_client, client = _client(wrapper, SOCKET)
     client.actions([["disconnect", "user", "alice"], ["disconnect", "user", "bob"]])
-    assert client.calls[0].rc == 2 and client.calls[0].stderr.startswith(_ocserv.WRAPPER_REFUSED)
+    assert client.calls[0].rc == 2 and client.calls[0].stderr.startswith(_ocserv_client.WRAPPER_REFUSED)
     assert [json.loads(c.stdout)["argv"][-3:] for c in client.calls[1:]] == [
         ["disconnect", "user", "alice"], ["disconnect", "user", "bob"]]

@@ -20,7 +20,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
     from ansible_collections.vpnfleet.control.plugins.module_utils import _common
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv, _openvpn3
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _openvpn3
 
 VpnControlError = _common.VpnControlError
 
@@ -189,7 +189,7 @@ def test_kill_group_after_the_leader_ended(tmp_path):
 def test_occtl_runner_timeout_kills_the_group(tmp_path):
     pidfile = str(tmp_path / "pid")
     with pytest.raises(VpnControlError) as err:
-        _ocserv.run_command(["sh", "-c", "sleep 100 & echo $! > %s; wait" % pidfile], 0.3)
+        _ocserv_client.run_command(["sh", "-c", "sleep 100 & echo $! > %s; wait" % pidfile], 0.3)
     assert err.value.kind == "timeout"
     assert err.value.msg.startswith("occtl did not answer within 0.3 seconds (sh -c ")
     assert _gone(_read_pid(pidfile))
@@ -218,7 +218,7 @@ def test_busctl_runner_text():
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -3])
 def test_clients_refuse_bad_timeouts(timeout):
     with pytest.raises(VpnControlError) as err:
-        _ocserv.OcctlClient(timeout=timeout)
+        _ocserv_client.OcctlClient(timeout=timeout)
     assert err.value.kind == "invalid"
     with pytest.raises(VpnControlError) as err:
         _openvpn3.OpenVPN3Client(timeout=timeout, busctl="/bin/false", runner=lambda argv, t: (0, "", ""))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_ocserv parser and error classification on real occtl output of ocserv 1.1.6, 1.3.0, 1.5.0."""
+"""_ocserv_parsers, _ocserv_client (error classification) and _ocserv_state on real occtl output of ocserv 1.1.6, 1.3.0, 1.5.0."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,7 +15,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as oc_client  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as oc_state  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError  # noqa: E402
 
 API_USER_KEYS = {"id", "username", "groupname", "state", "remote_ip", "vpn_ipv4", "vpn_ipv6", "device",
                  "user_agent", "rx", "tx", "connected_at", "session", "full_session"}
@@ -33,7 +36,7 @@ def utc(monkeypatch):
 
 
 def recs(version, scenario, name):
-    return oc.records(load(version, scenario, name)["stdout"])
+    return oc_parsers.records(load(version, scenario, name)["stdout"])
 
 
 def test_every_version_captured_reports_its_version():
@@ -42,27 +45,27 @@ def test_every_version_captured_reports_its_version():
     parsed = []
     for version in VERSIONS:
         capture = load(version, "noserver", "version")
-        parsed.append(oc.parse_version(capture["stdout"] + "\n" + capture["stderr"]))
+        parsed.append(oc_parsers.parse_version(capture["stdout"] + "\n" + capture["stderr"]))
     assert parsed == ["1.1.6", "1.3.0", "1.5.0"]
 
 
 # ------------------------------------------------------------------ argv / version
 
 def test_build_argv_options_before_command():
-    assert oc.build_argv("occtl", "/run/x.socket", ["show", "users"]) == [
+    assert oc_client.build_argv("occtl", "/run/x.socket", ["show", "users"]) == [
         "occtl", "-j", "-s", "/run/x.socket", "show", "users"]
-    assert oc.build_argv("/usr/bin/occtl", "/s", ["disconnect", "id", 5], json_output=False) == [
+    assert oc_client.build_argv("/usr/bin/occtl", "/s", ["disconnect", "id", 5], json_output=False) == [
         "/usr/bin/occtl", "-s", "/s", "disconnect", "id", "5"]
     # `occtl -s S --version` prints nothing (captured): --version goes without -s
-    assert oc.build_argv("occtl", None, ["--version"], json_output=False) == ["occtl", "--version"]
+    assert oc_client.build_argv("occtl", None, ["--version"], json_output=False) == ["occtl", "--version"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_version_and_capabilities(version):
     data = load(version, "noserver", "version")
-    assert oc.parse_version(data["stdout"] + data["stderr"]) == version
+    assert oc_parsers.parse_version(data["stdout"] + data["stderr"]) == version
     assert load(version, "noserver", "version_after_socket")["stdout"] == ""
-    client = oc.OcctlClient(runner=FakeOcctl(version))
+    client = oc_client.OcctlClient(runner=FakeOcctl(version))
     caps = client.capabilities()
     assert caps["terminate"] is (version == "1.5.0")
     assert ("terminate user" in load(version, "empty", "help")["stdout"]) is caps["terminate"]
@@ -72,10 +75,10 @@ def test_version_and_capabilities(version):
 def test_capabilities_from_help_when_version_unreadable():
     fake = FakeOcctl("1.5.0")
     fake.set((False, ("--version",)), {"rc": 0, "stdout": "", "stderr": "something else"})
-    assert oc.OcctlClient(runner=fake).capabilities()["terminate"] is True
+    assert oc_client.OcctlClient(runner=fake).capabilities()["terminate"] is True
     fake = FakeOcctl("1.3.0")
     fake.set((False, ("--version",)), {"rc": 0, "stdout": "", "stderr": "something else"})
-    assert oc.OcctlClient(runner=fake).capabilities()["terminate"] is False
+    assert oc_client.OcctlClient(runner=fake).capabilities()["terminate"] is False
 
 
 # ------------------------------------------------------------------ tolerant JSON
@@ -94,7 +97,7 @@ def test_tolerant_reader_equals_json_on_valid_output(version):
                 expected = json.loads(data["stdout"])
             except ValueError:
                 continue
-            got = oc.to_dict(oc.parse_json(data["stdout"]))
+            got = oc_parsers.to_dict(oc_parsers.parse_json(data["stdout"]))
             assert got == expected, (scenario, name)
             checked += 1
     assert checked > 10
@@ -123,21 +126,21 @@ def test_broken_outputs_are_broken_and_read():
 
 
 def test_duplicate_keys_kept_and_merged():
-    obj = oc.parse_json('{"Routes": [], "Routes": "defaultroute", "IP": "1.2.3.4", "IP": "1.2.3.4",}')
+    obj = oc_parsers.parse_json('{"Routes": [], "Routes": "defaultroute", "IP": "1.2.3.4", "IP": "1.2.3.4",}')
     assert [pair[0] for pair in obj] == ["Routes", "Routes", "IP", "IP"]
-    assert oc.to_dict(obj) == {"Routes": ["defaultroute"], "IP": "1.2.3.4"}
-    user = oc.normalize_user(obj)
+    assert oc_parsers.to_dict(obj) == {"Routes": ["defaultroute"], "IP": "1.2.3.4"}
+    user = oc_parsers.normalize_user(obj)
     assert user["routes"] == ["defaultroute"]
 
 
 def test_several_documents_back_to_back():
     text = '[\n  {\n    "ID":  1,\n  }\n][\n  {\n    "ID":  2\n  }\n]\n'
-    assert [oc.to_dict(v) for v in oc.iter_json_values(text)] == [[{"ID": 1}], [{"ID": 2}]]
+    assert [oc_parsers.to_dict(v) for v in oc_parsers.iter_json_values(text)] == [[{"ID": 1}], [{"ID": 2}]]
 
 
 def test_not_json_raises():
     with pytest.raises(ValueError):
-        oc.records("user or ID not found")
+        oc_parsers.records("user or ID not found")
 
 
 # ------------------------------------------------------------------ users
@@ -145,14 +148,14 @@ def test_not_json_raises():
 @pytest.mark.parametrize("version", VERSIONS)
 def test_users_shape_same_on_every_version(version):
     data = load(version, "connected", "users_json")
-    users = [oc.normalize_user(r, now=data["finished"]) for r in oc.records(data["stdout"])]
+    users = [oc_parsers.normalize_user(r, now=data["finished"]) for r in oc_parsers.records(data["stdout"])]
     ctx = data["context"]
     assert sorted(set(u["username"] for u in users)) == ctx["connected"]
     assert dict((str(u["id"]), u["username"]) for u in users) == ctx["connections"]
-    reference = set(oc.normalize_user(r, now=0) for r in [])  # noqa: F841 (documentation)
+    reference = set(oc_parsers.normalize_user(r, now=0) for r in [])  # noqa: F841 (documentation)
     for user in users:
         assert API_USER_KEYS <= set(user)
-        assert set(user) == set(oc.USER_FIELDS)
+        assert set(user) == set(oc_parsers.USER_FIELDS)
         assert isinstance(user["id"], int) and isinstance(user["rx"], int) and isinstance(user["tx"], int)
         assert isinstance(user["mtu"], int) and user["restricted_to_routes"] is False
         assert isinstance(user["connected_at"], int)
@@ -175,35 +178,35 @@ def test_connected_at_derivation_matches_raw(version):
     """The 1.1.6 derivation (local minute + interval at query time) against the raw epoch
     the later versions print for the same connection."""
     data = load(version, "connected", "users_json")
-    for rec in oc.records(data["stdout"]):
+    for rec in oc_parsers.records(data["stdout"]):
         raw = rec["raw_connected_at"]
         text = rec.get("Connected at") or rec.get("Last connected at")
         ival = rec.get("_Connected at") or rec.get("_Last connected at")
-        derived = oc.derive_epoch(text, ival, data["finished"])
+        derived = oc_parsers.derive_epoch(text, ival, data["finished"])
         assert abs(derived - raw) <= 1, (derived, raw)
 
 
 def test_derive_epoch_coarse_interval_uses_minute():
-    minute = oc.parse_local_minute("2026-11-22 07:22")
+    minute = oc_parsers.parse_local_minute("2026-11-22 07:22")
     # 2 hours ago: occtl prints " 2h:00m"; the minute is what is known
-    assert oc.derive_epoch("2026-11-22 07:22", " 2h:00m", minute + 7230) == minute
-    assert oc.derive_epoch("2026-11-22 07:22", "   ?   ", minute + 5) == minute
-    assert oc.derive_epoch(None, "   10s", 1000) == 990
-    assert oc.parse_interval(" 3days") == (3 * 86400, 86400)
-    assert oc.parse_interval(" 1m:05s") == (65, 1)
+    assert oc_parsers.derive_epoch("2026-11-22 07:22", " 2h:00m", minute + 7230) == minute
+    assert oc_parsers.derive_epoch("2026-11-22 07:22", "   ?   ", minute + 5) == minute
+    assert oc_parsers.derive_epoch(None, "   10s", 1000) == 990
+    assert oc_parsers.parse_interval(" 3days") == (3 * 86400, 86400)
+    assert oc_parsers.parse_interval(" 1m:05s") == (65, 1)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_users_from_other_netns_have_null_counters(version):
     data = load(version, "connected", "status_other_netns_json")
     assert "nl: cannot find" in data["stderr"] and data["rc"] == 0
-    for user in (oc.normalize_user(r) for r in oc.records(data["stdout"])):
+    for user in (oc_parsers.normalize_user(r) for r in oc_parsers.records(data["stdout"])):
         assert user["rx"] is None and user["tx"] is None and user["id"] > 0
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_show_user_and_id(version):
-    client = oc.OcctlClient(runner=FakeOcctl(version, {
+    client = oc_client.OcctlClient(runner=FakeOcctl(version, {
         (True, ("show", "user", "alice")): load(version, "connected", "show_user_alice_json"),
         (True, ("show", "user", "nosuch")): load(version, "empty", "show_user_nosuch_json"),
         (True, ("show", "id", "999999")): load(version, "empty", "show_id_nosuch_json"),
@@ -222,12 +225,12 @@ def test_sessions_with_validity(version):
         (True, ("show", "sessions", "valid")): load(version, "connected", "sessions_valid_json"),
         (True, ("show", "users")): load(version, "connected", "users_json"),
     })
-    client = oc.OcctlClient(runner=fake)
+    client = oc_client.OcctlClient(runner=fake)
     sessions, extra = client.sessions_with_validity()
     assert not extra
     users = client.users()
     for sess in sessions:
-        assert API_SESSION_KEYS <= set(sess) and set(sess) == set(oc.SESSION_FIELDS)
+        assert API_SESSION_KEYS <= set(sess) and set(sess) == set(oc_parsers.SESSION_FIELDS)
         assert isinstance(sess["in_use"], bool) and isinstance(sess["valid"], bool)
         assert isinstance(sess["created"], int)
         assert sess["valid"] is (sess["state"] == "authenticated")
@@ -238,7 +241,7 @@ def test_sessions_with_validity(version):
     assert len(dave) == 1 and dave[0]["valid"] and not dave[0]["in_use"]
     in_use = set(s["full_session"] for s in sessions if s["in_use"])
     assert in_use == set(u["full_session"] for u in users)
-    assert set(s["session"] for s in oc._idle_sessions([s for s in sessions if s["valid"]], users)) == {
+    assert set(s["session"] for s in oc_state._idle_sessions([s for s in sessions if s["valid"]], users)) == {
         dave[0]["session"]}
 
 
@@ -247,19 +250,19 @@ def test_show_session_matches_short_prefix_only(version):
     short = load(version, "connected", "show_session_short_json")
     prefix = load(version, "connected", "show_session_prefix_json")
     full = load(version, "connected", "show_session_full_json")
-    assert len(oc.records(short["stdout"])) == 1
-    assert oc.records(prefix["stdout"]) == oc.records(short["stdout"])
-    assert oc.records(full["stdout"]) == [] and full["rc"] == 0
+    assert len(oc_parsers.records(short["stdout"])) == 1
+    assert oc_parsers.records(prefix["stdout"]) == oc_parsers.records(short["stdout"])
+    assert oc_parsers.records(full["stdout"]) == [] and full["rc"] == 0
     nosuch = load(version, "empty", "show_session_nosuch")
     assert nosuch["rc"] == 0 and "not found" in nosuch["stdout"]
 
 
 def test_check_sid():
-    assert oc.check_sid("j/3tin") == ("short", "j/3tin")
-    assert oc.check_sid("j/3tinxkcBmFUA3dItIq56uZ0E8=") == ("full", "j/3tinxkcBmFUA3dItIq56uZ0E8=")
+    assert oc_parsers.check_sid("j/3tin") == ("short", "j/3tin")
+    assert oc_parsers.check_sid("j/3tinxkcBmFUA3dItIq56uZ0E8=") == ("full", "j/3tinxkcBmFUA3dItIq56uZ0E8=")
     for bad in ("j/3ti", "abc def", "j/3tinxkcBmFUA3dItIq56uZ0E8", "'; rm -rf /", ""):
-        with pytest.raises(oc.VpnControlError) as err:
-            oc.check_sid(bad)
+        with pytest.raises(VpnControlError) as err:
+            oc_parsers.check_sid(bad)
         assert err.value.kind == "invalid"
 
 
@@ -268,7 +271,7 @@ def test_check_sid():
 @pytest.mark.parametrize("version", VERSIONS)
 def test_iroutes_same_on_every_version(version):
     users = recs(version, "connected", "users_json")
-    routes = [oc.normalize_iroute(r) for r in recs(version, "connected", "iroutes_json")]
+    routes = [oc_parsers.normalize_iroute(r) for r in recs(version, "connected", "iroutes_json")]
     assert sorted(r["id"] for r in routes) == sorted(u["ID"] for u in users)
     for route in routes:
         assert set(route) == {"id", "username", "vhost", "device", "ip", "iroutes"}
@@ -282,14 +285,14 @@ def test_iroutes_same_on_every_version(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_bans(version):
     data = load(version, "connected", "ip_bans_json")
-    bans = [oc.normalize_ban(r, now=data["finished"]) for r in oc.records(data["stdout"])]
+    bans = [oc_parsers.normalize_ban(r, now=data["finished"]) for r in oc_parsers.records(data["stdout"])]
     assert [b["ip"] for b in bans] == [data["context"]["banned_ip"]]
     ban = bans[0]
     assert ban["score"] >= 30 and 100 <= ban["remaining"] <= 120
     assert abs(ban["expires"] - (data["finished"] + ban["remaining"])) <= 1
-    plain = oc.parse_plain_bans(load(version, "connected", "ip_bans")["stdout"])
+    plain = oc_parsers.parse_plain_bans(load(version, "connected", "ip_bans")["stdout"])
     assert [(r["IP"], r["Score"]) for r in plain] == [(ban["ip"], ban["score"])]
-    points = [oc.normalize_ban_point(r) for r in recs(version, "connected", "ip_ban_points_json")]
+    points = [oc_parsers.normalize_ban_point(r) for r in recs(version, "connected", "ip_ban_points_json")]
     assert dict((p["ip"], p["score"]) for p in points)[ban["ip"]] == ban["score"]
 
 
@@ -299,19 +302,19 @@ def test_ban_points_after_unban(version):
     fake = FakeOcctl(version, {
         (True, ("show", "ip", "ban", "points")): load(version, "actions", "ip_ban_points_after_unban_json"),
     })
-    points = oc.OcctlClient(runner=fake).ban_points()
+    points = oc_client.OcctlClient(runner=fake).ban_points()
     assert dict((p["ip"], p["score"]) for p in points) == {
         "10.232.1.2": 1, "10.232.2.2": 2, "10.232.3.2": 2, "10.232.4.2": 0}
-    plain = oc.parse_plain_bans(load(version, "actions", "ip_ban_points_after_unban")["stdout"])
+    plain = oc_parsers.parse_plain_bans(load(version, "actions", "ip_ban_points_after_unban")["stdout"])
     assert sorted((r["IP"], r["Score"]) for r in plain) == sorted((p["ip"], p["score"]) for p in points)
     assert load(version, "actions", "ip_bans_after_unban_json")["stdout"].strip() in ("[\n]", "[]") or \
-        oc.records(load(version, "actions", "ip_bans_after_unban_json")["stdout"]) == []
+        oc_parsers.records(load(version, "actions", "ip_bans_after_unban_json")["stdout"]) == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_status_shape(version):
-    status = oc.normalize_status(recs(version, "connected", "status_json")[0])
-    reference = oc.normalize_status(recs("1.5.0", "connected", "status_json")[0])
+    status = oc_parsers.normalize_status(recs(version, "connected", "status_json")[0])
+    reference = oc_parsers.normalize_status(recs("1.5.0", "connected", "status_json")[0])
     assert set(status) == set(reference)
     assert status["status"] == "online"
     for key in ("server_pid", "sec_mod_pid", "up_since", "uptime", "active_sessions", "ips_in_ban_list",
@@ -326,7 +329,7 @@ def test_status_shape(version):
 def classify(version, scenario, name, euid=0):
     data = load(version, scenario, name)
     argv = ["occtl"] + (["-j"] if data.get("json") else []) + ["-s", "/run/x"] + data["args"]
-    return oc.classify_error(argv, data["rc"], data["stdout"], data["stderr"], socket="/run/x", euid=euid)
+    return oc_client.classify_error(argv, data["rc"], data["stdout"], data["stderr"], socket="/run/x", euid=euid)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -380,16 +383,16 @@ def test_run_as_user_refused_after_connect(version):
     assert err.kind == "permission_denied" and "uid 65534" in err.msg and "only from root" in err.msg
     err = classify(version, "empty", "status_uid_runasuser", euid=0)
     assert err.kind == "unreachable"
-    err = oc.classify_error(["occtl", "-s", "/s", "show", "users"], 1, "",
-                            "could not send message; possibly insufficient permissions or server is offline.\n",
-                            socket="/s", euid=1000)
+    err = oc_client.classify_error(["occtl", "-s", "/s", "show", "users"], 1, "",
+                                   "could not send message; possibly insufficient permissions or server is offline.\n",
+                                   socket="/s", euid=1000)
     assert err.kind == "permission_denied"
 
 
 def test_client_raises_classified_errors():
-    client = oc.OcctlClient(socket="/run/x", runner=FakeOcctl("1.3.0", {
+    client = oc_client.OcctlClient(socket="/run/x", runner=FakeOcctl("1.3.0", {
         (True, ("show", "users")): load("1.3.0", "empty", "socket_missing")}))
-    with pytest.raises(oc.VpnControlError) as err:
+    with pytest.raises(VpnControlError) as err:
         client.users()
     assert err.value.kind == "unreachable"
     fail = err.value.fail_kwargs()
@@ -398,34 +401,34 @@ def test_client_raises_classified_errors():
 
 def test_run_command_timeout_kills_the_child(tmp_path):
     start = time.time()
-    with pytest.raises(oc.VpnControlError) as err:
-        oc.run_command(["sleep", "30"], 0.3)
+    with pytest.raises(VpnControlError) as err:
+        oc_client.run_command(["sleep", "30"], 0.3)
     assert err.value.kind == "timeout" and time.time() - start < 5
 
 
 def test_run_command_missing_binary(tmp_path):
-    with pytest.raises(oc.VpnControlError) as err:
-        oc.run_command([str(tmp_path / "no-occtl"), "--version"], 1)
+    with pytest.raises(VpnControlError) as err:
+        oc_client.run_command([str(tmp_path / "no-occtl"), "--version"], 1)
     assert err.value.kind == "missing_binary" and "occtl_path" in err.value.msg
 
 
 def test_connection_argument_spec():
-    spec = oc.connection_argument_spec(name=dict(type="str"))
+    spec = oc_client.connection_argument_spec(name=dict(type="str"))
     assert spec["socket"]["default"] == "/var/run/occtl.socket"
     assert spec["occtl_path"]["default"] == "occtl" and spec["timeout"]["default"] == 10
     assert "name" in spec
 
 
 def test_parse_ips_and_ids():
-    assert [pair[0] for pair in oc.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
+    assert [pair[0] for pair in oc_state.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
     for bad in ("10.0.0.0/24", "notanip", "", "10.0.0.256"):
-        with pytest.raises(oc.VpnControlError) as err:
-            oc.parse_ips([bad])
+        with pytest.raises(VpnControlError) as err:
+            oc_state.parse_ips([bad])
         assert err.value.kind == "invalid"
-    assert oc.parse_conn_ids(["12", 13, "12"]) == [12, 13]
+    assert oc_state.parse_conn_ids(["12", 13, "12"]) == [12, 13]
     for bad in ("abc", "-1", "0", "1.5"):
-        with pytest.raises(oc.VpnControlError):
-            oc.parse_conn_ids([bad])
+        with pytest.raises(VpnControlError):
+            oc_state.parse_conn_ids([bad])
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -436,7 +439,7 @@ def test_test_config_outputs(version):
         def runner(argv, timeout, data=data):
             return data["rc"], data["stdout"], data["stderr"]
 
-        got, lines = oc.test_config("ocserv", "/etc/ocserv/ocserv.conf", 5, runner=runner)
+        got, lines = oc_state.test_config("ocserv", "/etc/ocserv/ocserv.conf", 5, runner=runner)
         assert got is ok, name
         if name == "bad":
             assert any("skipping unknown option" in line for line in lines)
@@ -452,12 +455,12 @@ def test_records_fast_path_equals_tolerant_reader_on_every_capture(version):
         for name in sorted(os.listdir(os.path.join(base, scenario))):
             text = load(version, scenario, name[:-5]).get("stdout") or ""
             try:
-                want = oc.tolerant_records(text)
+                want = oc_parsers.tolerant_records(text)
             except ValueError:
                 continue
-            assert oc.records(text) == want, (scenario, name)
+            assert oc_parsers.records(text) == want, (scenario, name)
             checked += 1
-            fast += oc._fast_records(text) is not None if text.strip() else 0
+            fast += oc_parsers._fast_records(text) is not None if text.strip() else 0
     assert checked > 20 and fast > 10
 
 
@@ -477,30 +480,30 @@ def test_records_fast_path_equals_tolerant_reader_on_every_capture(version):
     '[{"a": 1}\n,\n]', '[{"a": 1},\n ]',
 ])
 def test_records_fast_path_edge_cases(text):
-    assert oc.records(text) == oc.tolerant_records(text)
+    assert oc_parsers.records(text) == oc_parsers.tolerant_records(text)
 
 
 def test_records_not_json_still_raises():
     for text in ("NaN", '"text"', "not json"):
         with pytest.raises(ValueError):
-            oc.records(text)
+            oc_parsers.records(text)
 
 
 def test_local_minute_follows_time_zone_changes(monkeypatch):
-    utc = oc.parse_local_minute("2026-11-22 07:22")
+    utc = oc_parsers.parse_local_minute("2026-11-22 07:22")
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
-    assert oc.parse_local_minute("2026-11-22 07:22") - utc == 5 * 3600
+    assert oc_parsers.parse_local_minute("2026-11-22 07:22") - utc == 5 * 3600
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    assert oc.parse_local_minute("2026-11-22 07:22") == utc
+    assert oc_parsers.parse_local_minute("2026-11-22 07:22") == utc
 
 
 def test_normalize_user_unknown_and_raw_keys():
     rec = {"Username": "u", "raw_connected_at": "12", "_RX": "1", "Average RX": "1 bytes/sec", "Foo Bar": 3,
            "raw_thing": "7x", "raw_other": " 8 ", "MTU": "1400", "ID": True}
     for _round in range(2):   # the second time through the key cache
-        out = oc.normalize_user(rec, now=0)
+        out = oc_parsers.normalize_user(rec, now=0)
         assert out["connected_at"] == 12 and out["rx_human"] == "1" and out["average_rx"] == "1 bytes/s"
         assert out["foo_bar"] == 3 and out["thing"] == "7x" and out["other"] == 8
         assert out["mtu"] == 1400 and out["id"] == 1

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as oc_client  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError  # noqa: E402
 
 A = False   # plain (not -j) commands
@@ -59,7 +59,7 @@ def outcome(item):
 def alone(version, name, fixture):
     """What ``action`` gives for one command run alone on a captured answer."""
     runner = FakeOcctl(version, {(A, (verb(version), "user", name)): fixture})
-    return outcome(oc.OcctlClient(runner=runner).action([verb(version), "user", name]))
+    return outcome(oc_client.OcctlClient(runner=runner).action([verb(version), "user", name]))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -67,13 +67,13 @@ def test_batch_echoes_every_command_on_every_version(version):
     for name in ("actions", "actions_none_connected", "actions_missing_socket", "actions_refused_uid"):
         data = load(version, "batch", name)
         assert data["rc"] == 0   # interactive occtl exits 0 whatever happened
-        assert oc._interactive_answers(data["stdout"], data["stdin"]) is not None, name
+        assert oc_client._interactive_answers(data["stdout"], data["stdin"]) is not None, name
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_batch_one_process_same_results_as_one_by_one(version):
     runner = InteractiveOcctl(version, load(version, "batch", "actions"))
-    client = oc.OcctlClient(runner=runner)
+    client = oc_client.OcctlClient(runner=runner)
     got = [outcome(item) for item in client.actions(commands(version))]
     assert len(runner.calls) == 1 and len(runner.stdins) == 1
     alice = load(version, "batch", "actions")["stdout"].split("\n")[1]
@@ -90,7 +90,7 @@ def test_batch_one_process_same_results_as_one_by_one(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_batch_nobody_connected_all_not_found(version):
     runner = InteractiveOcctl(version, load(version, "batch", "actions_none_connected"))
-    got = [outcome(item) for item in oc.OcctlClient(runner=runner).actions(commands(version))]
+    got = [outcome(item) for item in oc_client.OcctlClient(runner=runner).actions(commands(version))]
     assert [ok for ok, _value in got] == [False, False, False]
     assert all(value[0] == "not_found" for _ok, value in got)
     assert len(runner.calls) == 1
@@ -104,7 +104,7 @@ def test_batch_not_found_refused_when_not_allowed(version):
     runner = InteractiveOcctl(version, load(version, "batch", "actions_none_connected"),
                               {(A, (verb(version), "user", n)): nosuch for n in ("alice", "nosuch", "bob")})
     with pytest.raises(VpnControlError) as err:
-        oc.OcctlClient(runner=runner).actions(commands(version), allow_not_found=False)
+        oc_client.OcctlClient(runner=runner).actions(commands(version), allow_not_found=False)
     assert err.value.kind == "not_found"
     assert len(runner.calls) == 2   # the batch, then the first command alone
 
@@ -119,11 +119,11 @@ def test_batch_errors_come_from_the_command_run_alone(version, capture, alone_fi
     fixture = load(version, *alone_fixture)
     runner = InteractiveOcctl(version, load(version, "batch", capture),
                               {(A, tuple(c)): fixture for c in commands(version)})
-    client = oc.OcctlClient(runner=runner)
+    client = oc_client.OcctlClient(runner=runner)
     with pytest.raises(VpnControlError) as err:
         client.actions(commands(version))
     with pytest.raises(VpnControlError) as want:
-        oc.OcctlClient(runner=FakeOcctl(version, {(A, tuple(commands(version)[0])): fixture})).action(
+        oc_client.OcctlClient(runner=FakeOcctl(version, {(A, tuple(commands(version)[0])): fixture})).action(
             commands(version)[0])
     assert (err.value.kind, err.value.msg) == (want.value.kind, want.value.msg) and err.value.kind == kind
     assert len(runner.calls) == 2
@@ -136,16 +136,16 @@ def test_batch_refused_uid_falls_back(version):
     refused = load(version, "empty", "status_uid_other")
     runner = InteractiveOcctl(version, load(version, "batch", "actions_refused_uid"),
                               {(A, tuple(c)): refused for c in commands(version)})
-    assert oc._interactive_errors(load(version, "batch", "actions_refused_uid")["stderr"])
-    assert not oc._interactive_errors(load(version, "batch", "actions")["stderr"])
+    assert oc_client._interactive_errors(load(version, "batch", "actions_refused_uid")["stderr"])
+    assert not oc_client._interactive_errors(load(version, "batch", "actions")["stderr"])
     with pytest.raises(VpnControlError):
-        oc.OcctlClient(runner=runner).actions(commands(version))
+        oc_client.OcctlClient(runner=runner).actions(commands(version))
     assert len(runner.calls) == 2
 
 
 def test_batch_disconnect_on_150():
     runner = InteractiveOcctl("1.5.0", load("1.5.0", "batch", "disconnect_actions"))
-    got = oc.OcctlClient(runner=runner).actions([["disconnect", "user", "alice"], ["disconnect", "user", "nosuch"]])
+    got = oc_client.OcctlClient(runner=runner).actions([["disconnect", "user", "alice"], ["disconnect", "user", "nosuch"]])
     assert got[0] == (True, "user 'alice' was disconnected")
     assert got[1][0] is False and got[1][1].kind == "not_found"
 
@@ -156,12 +156,12 @@ def test_batch_answers_out_of_order_or_missing_fall_back(version):
     for stdout in (data["stdout"].replace("> %s user bob\n" % verb(version), ""),     # an echo missing
                    data["stdout"][:-2],                                               # no final prompt
                    "junk\n" + data["stdout"]):                                        # text before the first echo
-        assert oc._interactive_answers(stdout, data["stdin"]) is None
+        assert oc_client._interactive_answers(stdout, data["stdin"]) is None
     # an unexpected answer: that command alone again, the others from the batch
     odd = dict(data, stdout=data["stdout"].replace("could not %s user 'nosuch'" % verb(version), "something else"))
     nosuch = load(version, "empty", "%s_user_nosuch" % verb(version))
     runner = InteractiveOcctl(version, odd, {(A, (verb(version), "user", "nosuch")): nosuch})
-    got = oc.OcctlClient(runner=runner).actions(commands(version))
+    got = oc_client.OcctlClient(runner=runner).actions(commands(version))
     assert runner.commands() == [(), (verb(version), "user", "nosuch")]
     assert got[0][0] is True and got[1][0] is False and got[2][0] is True
 
@@ -169,13 +169,13 @@ def test_batch_answers_out_of_order_or_missing_fall_back(version):
 def test_batch_only_plain_names_and_several_commands():
     runner = InteractiveOcctl("1.5.0", load("1.5.0", "batch", "actions"),
                               {(A, ("terminate", "user", "alice")): load("1.5.0", "actions", "terminate_user_alice")})
-    client = oc.OcctlClient(runner=runner)
+    client = oc_client.OcctlClient(runner=runner)
     client.actions([["terminate", "user", "alice"]])          # one command: no interactive occtl
     assert runner.stdins == []
-    assert not oc._batchable(["terminate", "user", "a b"])
-    assert not oc._batchable(["terminate", "user", "a\nshow users"])
-    assert not oc._batchable(["show", "user", "alice"])
-    assert oc._batchable(["disconnect", "user", "first.last@example.org"])
+    assert not oc_client._batchable(["terminate", "user", "a b"])
+    assert not oc_client._batchable(["terminate", "user", "a\nshow users"])
+    assert not oc_client._batchable(["show", "user", "alice"])
+    assert oc_client._batchable(["disconnect", "user", "first.last@example.org"])
 
 
 def test_runner_without_stdin_support_runs_one_by_one():
@@ -183,13 +183,13 @@ def test_runner_without_stdin_support_runs_one_by_one():
     responses = {(A, ("terminate", "user", "alice")): load(version, "actions", "terminate_user_alice"),
                  (A, ("terminate", "user", "nosuch")): load(version, "empty", "terminate_user_nosuch")}
     runner = FakeOcctl(version, responses)
-    got = oc.OcctlClient(runner=runner).actions([["terminate", "user", "alice"], ["terminate", "user", "nosuch"]])
+    got = oc_client.OcctlClient(runner=runner).actions([["terminate", "user", "alice"], ["terminate", "user", "nosuch"]])
     assert runner.commands() == [("terminate", "user", "alice"), ("terminate", "user", "nosuch")]
     assert got[0][0] is True and got[1][1].kind == "not_found"
 
 
 def test_run_command_feeds_stdin(tmp_path):
-    rc, out, err = oc.run_command(["cat"], 5, stdin_text="a\nb\n")
+    rc, out, err = oc_client.run_command(["cat"], 5, stdin_text="a\nb\n")
     assert (rc, out, err) == (0, "a\nb\n", "")
-    rc, out, err = oc.run_command(["cat"], 5)
+    rc, out, err = oc_client.run_command(["cat"], 5)
     assert (rc, out) == (0, "")

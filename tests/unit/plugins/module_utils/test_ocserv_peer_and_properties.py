@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as oc_client
 except ImportError:  # plain pytest from the checkout: the collection is linked under .build
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as oc_client
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_events as ev
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 
 PEER = os.path.join(REPO, "tests", "unit", "fixtures", "ocserv", "peer")
@@ -53,7 +54,7 @@ def client_for(stdout, rc=0, stderr=""):
         if "--version" in argv:
             return 0, "OpenConnect server control (occtl) version 1.5.0\n", ""
         return rc, stdout, stderr
-    return oc.OcctlClient(runner=runner)
+    return oc_client.OcctlClient(runner=runner)
 
 
 # ---------------------------------------------------------------- peer captures, value by value
@@ -166,8 +167,8 @@ def test_truncated_peer_output_is_a_protocol_error():
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
 json_values = st.recursive(json_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)), max_leaves=20)
-KEYS = st.sampled_from(list(oc.USER_KEYS) + ["Since", "_Since", "IP", "Score", "Created", "Expires", "raw_since",
-                                             "raw_created", "Status", "raw_up_since", "Up since", "in_use"])
+KEYS = st.sampled_from(list(oc_parsers.USER_KEYS) + ["Since", "_Since", "IP", "Score", "Created", "Expires", "raw_since",
+                                                     "raw_created", "Status", "raw_up_since", "Up since", "in_use"])
 occtl_records = st.lists(st.dictionaries(st.one_of(KEYS, st.text(max_size=10)), json_values, max_size=12), max_size=4)
 
 
@@ -185,10 +186,10 @@ def occtl_style(records, trailing, dup):
 def _normalize_all(recs):
     for rec in recs:
         assert isinstance(rec, dict)
-        for func in (oc.normalize_user, oc.normalize_session, oc.normalize_status, oc.normalize_ban,
-                     oc.normalize_ban_point, oc.normalize_iroute):
-            out = func(rec) if func in (oc.normalize_session, oc.normalize_status, oc.normalize_ban_point,
-                                        oc.normalize_iroute) else func(rec, NOW)
+        for func in (oc_parsers.normalize_user, oc_parsers.normalize_session, oc_parsers.normalize_status, oc_parsers.normalize_ban,
+                     oc_parsers.normalize_ban_point, oc_parsers.normalize_iroute):
+            out = func(rec) if func in (oc_parsers.normalize_session, oc_parsers.normalize_status, oc_parsers.normalize_ban_point,
+                                        oc_parsers.normalize_iroute) else func(rec, NOW)
             json.dumps(out)
 
 
@@ -196,12 +197,12 @@ def _normalize_all(recs):
 @given(occtl_records, st.booleans(), st.booleans())
 def test_records_and_normalizers_on_any_occtl_style_json(records, trailing, dup):
     text = occtl_style(records, trailing, dup)
-    recs = oc.records(text)
+    recs = oc_parsers.records(text)
     if not (dup and any(list(rec)[:1] == ["ID"] for rec in records)):
         # (a repeated "ID" starts a new record: show iroutes <= 1.3 prints its records that way)
         assert len(recs) == len(records)
     if not dup:
-        assert oc.tolerant_records(text) == recs
+        assert oc_parsers.tolerant_records(text) == recs
     _normalize_all(recs)
 
 
@@ -209,7 +210,7 @@ def test_records_and_normalizers_on_any_occtl_style_json(records, trailing, dup)
 @given(st.text(max_size=300))
 def test_records_on_any_text_fail_only_with_value_error(text):
     try:
-        recs = oc.records(text)
+        recs = oc_parsers.records(text)
     except ValueError:
         return
     _normalize_all(recs)
@@ -223,34 +224,34 @@ def test_text_parsers_never_fail(text):
         assert row is None or isinstance(row["id"], int)
         event = ev.parse_event(line, NOW)
         assert event is None or event["event"] in ("connect", "disconnect")
-    for row in oc.parse_plain_bans(text):
+    for row in oc_parsers.parse_plain_bans(text):
         assert isinstance(row["Score"], int)
-    version = oc.parse_version(text)
+    version = oc_parsers.parse_version(text)
     assert version is None or isinstance(version, str)
-    assert all(isinstance(p, int) for p in oc.version_tuple(text))
-    ival = oc.parse_interval(text)
+    assert all(isinstance(p, int) for p in oc_parsers.version_tuple(text))
+    ival = oc_parsers.parse_interval(text)
     assert ival is None or ival[0] >= 0
-    oc.parse_local_minute(text)
-    oc.derive_epoch(text, text, NOW)
-    oc.to_bool(text)
-    assert oc.to_int(text) is None or isinstance(oc.to_int(text), int)
+    oc_parsers.parse_local_minute(text)
+    oc_parsers.derive_epoch(text, text, NOW)
+    oc_parsers.to_bool(text)
+    assert oc_parsers.to_int(text) is None or isinstance(oc_parsers.to_int(text), int)
 
 
 @SETTINGS
 @given(json_values)
 def test_value_helpers_never_fail(value):
-    number = oc.to_int(value)
+    number = oc_parsers.to_int(value)
     assert number is None or isinstance(number, int)
-    assert oc.to_bool(value) in (None, True, False)
-    oc.parse_interval(value)
-    oc.parse_local_minute(value)
+    assert oc_parsers.to_bool(value) in (None, True, False)
+    oc_parsers.parse_interval(value)
+    oc_parsers.parse_local_minute(value)
 
 
 @SETTINGS
 @given(st.text(max_size=40))
 def test_check_sid_refuses_or_returns_a_plain_id(text):
     try:
-        kind, sid = oc.check_sid(text)
+        kind, sid = oc_parsers.check_sid(text)
     except VpnControlError as exc:
         assert exc.kind == "invalid"
         return
@@ -260,14 +261,14 @@ def test_check_sid_refuses_or_returns_a_plain_id(text):
 @SETTINGS
 @given(st.text(max_size=300), st.integers(min_value=0, max_value=2))
 def test_classify_error_never_fails(text, rc):
-    error = oc.classify_error(["occtl", "-s", "/run/x", "show", "users"], rc, text, text, "/run/x")
+    error = oc_client.classify_error(["occtl", "-s", "/run/x", "show", "users"], rc, text, text, "/run/x")
     assert error is None or isinstance(error, VpnControlError)
 
 
 @SETTINGS
 @given(st.text(max_size=300), st.lists(st.text(max_size=20), max_size=4))
 def test_interactive_output_parsers_never_fail(stdout, lines):
-    answers = oc._interactive_answers(stdout, lines)
+    answers = oc_client._interactive_answers(stdout, lines)
     assert answers is None or (len(answers) == len(lines) and all(isinstance(a, list) for a in answers))
-    assert isinstance(oc._interactive_errors(stdout), str)
-    assert isinstance(oc._interactive_errors(None), str)
+    assert isinstance(oc_client._interactive_errors(stdout), str)
+    assert isinstance(oc_client._interactive_errors(None), str)

@@ -20,15 +20,19 @@ from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402
 __all__ = ["VERSIONS", "FakeOcctl", "load", "Q", "A", "run", "actions"]
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _ocserv_state  # noqa: E402
 
 Q = True    # a -j query
 A = False   # a plain command (actions)
 
 
 def run(module, capsys, monkeypatch, fake, **args):
-    """main() of ``module`` with ``fake`` as occtl; returns the module's JSON result."""
-    monkeypatch.setattr(oc, "run_command", fake)
+    """main() of ``module`` with ``fake`` as occtl; returns the module's JSON result.
+
+    ``fake`` replaces ``run_command`` where it is looked up: in ``_ocserv_client`` (every occtl
+    run of ``OcctlClient``) and in ``_ocserv_state`` (``ocserv --test-config`` of ``ensure_server``)."""
+    monkeypatch.setattr(_ocserv_client, "run_command", fake)
+    monkeypatch.setattr(_ocserv_state, "run_command", fake)
     args["_ansible_check_mode"] = args.pop("_check", False)
     args["_ansible_diff"] = args.pop("_diff", True)
     args.setdefault("socket", "/run/test/occtl.socket")

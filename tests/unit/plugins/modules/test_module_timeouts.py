@@ -14,10 +14,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _ocserv_state
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _ocserv_state
 from ansible_collections.vpnfleet.control.plugins.module_utils import _common, _ocserv_events, _openvpn3 as o3
 from ansible_collections.vpnfleet.control.plugins.modules import (
     ocserv_ban,
@@ -56,7 +56,8 @@ def nothing_runs(monkeypatch):
         ran.append(args)
         raise AssertionError("a process was started: %r" % (args,))
     monkeypatch.setattr(_common, "spawn", refuse)
-    monkeypatch.setattr(oc, "run_command", refuse)
+    monkeypatch.setattr(_ocserv_client, "run_command", refuse)
+    monkeypatch.setattr(_ocserv_state, "run_command", refuse)
     monkeypatch.setattr(o3, "subprocess_runner", refuse)
     monkeypatch.setattr(o3, "find_busctl", lambda paths=None: "/usr/bin/busctl")
     monkeypatch.setattr(_ocserv_events, "spawn", refuse)

@@ -90,6 +90,6 @@ def test_unreachable(version, scenario, name, kind, capsys, monkeypatch):
 
 
 def test_missing_occtl(capsys, monkeypatch, tmp_path):
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
-    res = run(ocserv_info, capsys, monkeypatch, oc.run_command, occtl_path=str(tmp_path / "occtl"))
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
+    res = run(ocserv_info, capsys, monkeypatch, _ocserv_client.run_command, occtl_path=str(tmp_path / "occtl"))
     assert res["failed"] and res["error_kind"] == "missing_binary"

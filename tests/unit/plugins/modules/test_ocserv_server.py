@@ -74,15 +74,14 @@ def test_reload_unreachable(version, capsys, monkeypatch):
 
 
 def test_missing_ocserv(capsys, monkeypatch, tmp_path):
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc
+    from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import run_command as real_run
     fake = fake_for("1.5.0")
 
     def runner(argv, timeout):
         if argv[0] != "occtl":
-            return oc.__dict__["_real_run"](argv, timeout)
+            return real_run(argv, timeout)
         return fake(argv, timeout)
 
-    monkeypatch.setitem(oc.__dict__, "_real_run", oc.run_command)
     res = run(ocserv_server, capsys, monkeypatch, runner, state="reloaded", config=CONF,
               ocserv_path=str(tmp_path / "ocserv"))
     assert res["failed"] and res["error_kind"] == "missing_binary" and actions(fake) == []

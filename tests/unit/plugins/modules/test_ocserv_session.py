@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ocserv_module_helpers import VERSIONS, A, FakeOcctl, Q, actions, load, run  # noqa: E402
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv as oc  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.modules import ocserv_session  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def test_terminate_by_id(version, capsys, monkeypatch):
 def test_terminate_by_session_in_use(version, capsys, monkeypatch):
     """A session a connection uses: the connection is ended (terminate id / disconnect id)."""
     fake, conn_id, short, action = scope(version)
-    full = [s for s in oc.records(load(version, "terminate_scope", "sessions_valid_before_json")["stdout"])
+    full = [s for s in oc_parsers.records(load(version, "terminate_scope", "sessions_valid_before_json")["stdout"])
             if s["Session"] == short][0]["Full session"]
     for sid in (short, full):
         fake, conn_id, short, action = scope(version)
@@ -88,7 +88,7 @@ def test_disconnected_by_id_second_run(version, capsys, monkeypatch):
 
 
 def dave(version):
-    sessions = oc.records(load(version, "connected", "sessions_valid_json")["stdout"])
+    sessions = oc_parsers.records(load(version, "connected", "sessions_valid_json")["stdout"])
     return [s for s in sessions if s["Username"] == "dave"][0]
 
 

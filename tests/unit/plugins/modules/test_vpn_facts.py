@@ -132,7 +132,7 @@ def make_socket_file(path):
 def isolated(monkeypatch, tmp_path):
     """No real server of this machine is ever asked: every family points into tmp_path."""
     monkeypatch.setattr(vpn_facts, "OPENVPN3_MARKERS", (str(tmp_path / "no-openvpn3"),))
-    monkeypatch.setattr(vpn_facts._ocserv, "DEFAULT_SOCKET", str(tmp_path / "default-occtl.socket"))
+    monkeypatch.setattr(vpn_facts._ocserv_client, "DEFAULT_SOCKET", str(tmp_path / "default-occtl.socket"))
     return tmp_path
 
 
