@@ -68,17 +68,23 @@ def test_revoked_user_is_cut_off_in_the_de(lab, rulebook, de_image):
     oc.client(lab, ["systemctl", "stop", unit])
     assert oc.wait_until(lambda: not oc.connections(lab, SERVER, user), timeout=30)
     run = rulebook("enforce_revocation", image=de_image, ocserv_hosts=[SERVER], revoked_users=[user])
-    run.wait_event(180, type="server_up", host=SERVER)
-    started = time.time()
-    oc.client(lab, ["systemctl", "start", unit])
-    assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
-    connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
-                                            r"Session terminated by server|Received server disconnect|exiting")
-    assert connected and cut, journal
-    report("ocserv %s connect -> cut-off in the decision environment" % SERVER, cut - connected)
-    assert not oc.connections(lab, SERVER, user)
-    run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % SERVER, HARD_BOUND)
-    assert oc.connections(lab, SERVER, "alice") and oc.connections(lab, SERVER, "bob")
+    try:
+        run.wait_event(180, type="server_up", host=SERVER)
+        started = time.time()
+        oc.client(lab, ["systemctl", "start", unit])
+        assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
+        connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
+                                                r"Session terminated by server|Received server disconnect|exiting")
+        assert connected and cut, journal
+        report("ocserv %s connect -> cut-off in the decision environment" % SERVER, cut - connected)
+        assert not oc.connections(lab, SERVER, user)
+        run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % SERVER, HARD_BOUND)
+        assert oc.connections(lab, SERVER, "alice") and oc.connections(lab, SERVER, "bob")
+    finally:
+        # the lab's client back, as the other tests expect it (the rule stops first)
+        run.stop()
+        oc.client(lab, ["systemctl", "restart", unit])
+        assert oc.wait_until(lambda: oc.connections(lab, SERVER, user), timeout=60)
 
 
 def test_server_down_alert_in_the_de(lab, rulebook, de_image):

@@ -241,21 +241,28 @@ def test_ocserv_revoked_user_is_cut_off(lab, rulebook, server):
     oc.client(lab, ["systemctl", "stop", unit])
     assert oc.wait_until(lambda: not oc.connections(lab, server, user), timeout=30)
     run = rulebook("enforce_revocation", ocserv_hosts=[server], revoked_users=[user, "mallory"])
-    # the watch listens (alice and bob, connected by the lab, come as initial connects - not revoked)
-    run.wait_event(120, type="server_up", host=server)
-    started = time.time()
-    oc.client(lab, ["systemctl", "start", unit])
-    # openconnect exits when the server disconnects it (the unit has Restart=no)
-    assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
-    connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
-                                            r"Session terminated by server|Received server disconnect|exiting")
-    assert connected and cut, journal
-    check_latency("ocserv %s (%s) connect -> cut-off" % (server, oc.VERSION[server]), cut - connected, OCSERV_GOAL)
-    assert not oc.connections(lab, server, user)
-    # the cut-off was the rule's run_module (ocserv_user) on exactly that server
-    run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, HARD_BOUND)
-    # alice and bob are not revoked: still connected
-    assert oc.connections(lab, server, "alice") and oc.connections(lab, server, "bob")
+    try:
+        # the watch listens (alice and bob, connected by the lab, come as initial connects - not revoked)
+        run.wait_event(120, type="server_up", host=server)
+        started = time.time()
+        oc.client(lab, ["systemctl", "start", unit])
+        # openconnect exits when the server disconnects it (the unit has Restart=no)
+        assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
+        connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
+                                                r"Session terminated by server|Received server disconnect|exiting")
+        assert connected and cut, journal
+        check_latency("ocserv %s (%s) connect -> cut-off" % (server, oc.VERSION[server]), cut - connected,
+                      OCSERV_GOAL)
+        assert not oc.connections(lab, server, user)
+        # the cut-off was the rule's run_module (ocserv_user) on exactly that server
+        run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, HARD_BOUND)
+        # alice and bob are not revoked: still connected
+        assert oc.connections(lab, server, "alice") and oc.connections(lab, server, "bob")
+    finally:
+        # the lab's client back, as the other tests expect it (the rule stops first)
+        run.stop()
+        oc.client(lab, ["systemctl", "restart", unit])
+        assert oc.wait_until(lambda: oc.connections(lab, server, user), timeout=60)
 
 
 def openvpn_clients(lab, server):
@@ -271,18 +278,25 @@ def test_openvpn_revoked_client_is_cut_off(lab, rulebook, server):
     assert oc.wait_until(lambda: cn not in openvpn_clients(lab, server), timeout=30)
     run = rulebook("enforce_revocation", openvpn_hosts=[server], revoked_users=[cn],
                    openvpn_instances=[{"name": "lab", "socket": "/run/openvpn-server/lab.sock"}])
-    run.wait_event(120, type="server_up", host=server)
-    started = time.time()
-    oc.client(lab, ["systemctl", "start", unit])
-    # HALT: the client exits (the lab's client units have Restart=no)
-    assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
-    connected, cut, journal = journal_times(lab, unit, started - 1, r"Initialization Sequence Completed",
-                                            r"HALT|exiting|remote-exit|SIGTERM")
-    assert connected and cut, journal
-    check_latency("openvpn %s connect -> cut-off (poll %.0f s)" % (server, OPENVPN_INTERVAL), cut - connected,
-                  OPENVPN_GOAL)
-    run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, HARD_BOUND)
-    assert "alice" in openvpn_clients(lab, server)
+    try:
+        run.wait_event(120, type="server_up", host=server)
+        started = time.time()
+        oc.client(lab, ["systemctl", "start", unit])
+        # HALT: the client exits (the lab's client units have Restart=no)
+        assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
+        connected, cut, journal = journal_times(lab, unit, started - 1, r"Initialization Sequence Completed",
+                                                r"HALT|exiting|remote-exit|SIGTERM")
+        assert connected and cut, journal
+        check_latency("openvpn %s connect -> cut-off (poll %.0f s)" % (server, OPENVPN_INTERVAL), cut - connected,
+                      OPENVPN_GOAL)
+        run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % server, HARD_BOUND)
+        assert "alice" in openvpn_clients(lab, server)
+    finally:
+        # the other tests of the lab expect the lab's clients connected: the rule stops first, then the
+        # client comes back
+        run.stop()
+        oc.client(lab, ["systemctl", "restart", unit])
+        assert oc.wait_until(lambda: cn in openvpn_clients(lab, server), timeout=60), openvpn_clients(lab, server)
 
 
 # --------------------------------------------------------------------------- server down
