@@ -28,11 +28,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import ocserv_support as oc  # noqa: E402  pylint: disable=wrong-import-position
 from test_eda import (  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
-    HARD_BOUND,
-    journal_times,
-    report,
+    ocserv_cut_off,
     rulebook,
-    unit_active,
 )
 
 DEFAULT_IMAGE = "localhost/vpnfleet-de:latest"
@@ -63,28 +60,8 @@ def test_image_holds_the_engine_and_the_collection(lab, de_image):
 
 
 def test_revoked_user_is_cut_off_in_the_de(lab, rulebook, de_image):
-    user = "carol"
-    unit = "oc-client@%s-%s.service" % (SERVER, user)
-    oc.client(lab, ["systemctl", "stop", unit])
-    assert oc.wait_until(lambda: not oc.connections(lab, SERVER, user), timeout=30)
-    run = rulebook("enforce_revocation", image=de_image, ocserv_hosts=[SERVER], revoked_users=[user])
-    try:
-        run.wait_event(180, type="server_up", host=SERVER)
-        started = time.time()
-        oc.client(lab, ["systemctl", "start", unit])
-        assert oc.wait_until(lambda: not unit_active(lab, unit), timeout=HARD_BOUND + 30), run.output()[-4000:]
-        connected, cut, journal = journal_times(lab, unit, started - 1, r"Connected as |Configured as ",
-                                                r"Session terminated by server|Received server disconnect|exiting")
-        assert connected and cut, journal
-        report("ocserv %s connect -> cut-off in the decision environment" % SERVER, cut - connected)
-        assert not oc.connections(lab, SERVER, user)
-        run.wait(r"^%s\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0" % SERVER, HARD_BOUND)
-        assert oc.connections(lab, SERVER, "alice") and oc.connections(lab, SERVER, "bob")
-    finally:
-        # the lab's client back, as the other tests expect it (the rule stops first)
-        run.stop()
-        oc.client(lab, ["systemctl", "restart", unit])
-        assert oc.wait_until(lambda: oc.connections(lab, SERVER, user), timeout=60)
+    ocserv_cut_off(lab, rulebook, SERVER, "ocserv %s connect -> cut-off in the decision environment" % SERVER,
+                   image=de_image)
 
 
 def test_server_down_alert_in_the_de(lab, rulebook, de_image):
