@@ -74,30 +74,30 @@ class Rulebook(object):
         for key, value in variables.items():
             lines.append("%s: %s" % (key, value if isinstance(value, str) else repr(value).replace("'", '"')))
         vars_file.write_text("\n".join(lines) + "\n")
-        env = dict(os.environ)
-        env["PATH"] = os.path.join(EDA_VENV, "bin") + os.pathsep + env["PATH"]
-        env.setdefault("JAVA_HOME", JAVA_HOME)
-        env["ANSIBLE_CONFIG"] = lab.ansible_cfg
-        env["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (os.path.join(REPO, ".build", "collections"),
-                                                     os.path.join(REPO, ".cache", "collections"))
-        env["ANSIBLE_NOCOLOR"] = "1"
-        env["PYTHONUNBUFFERED"] = "1"
         self.argv = ["ansible-rulebook", "-r", rulebook, "-i", lab.inventory, "--vars", str(vars_file),
                      "--print-events"]
         if image:
             # in the decision environment, as an EDA controller runs an activation: the image's own
             # ansible-rulebook, Java and collections; the lab's state directory (inventory, SSH key and
-            # configuration) and the variables at the same paths; host network, as root
+            # configuration) and the variables at the same paths; host network, as root. The container
+            # gets only the --env values, never this process's environment.
             self.container = "vfl-de-%s-%d" % (lab.id, os.getpid())
             self.argv = ["podman", "run", "--rm", "--name", self.container, "--network=host", "--user=root",
                          "--volume", "%s:%s" % (lab.state_dir, lab.state_dir),
                          "--volume", "%s:%s" % (tmp_path, tmp_path), "--workdir", str(tmp_path),
                          "--env", "ANSIBLE_CONFIG=%s" % lab.ansible_cfg, "--env", "ANSIBLE_NOCOLOR=1",
                          "--env", "PYTHONUNBUFFERED=1", image] + self.argv
-            env.pop("ANSIBLE_COLLECTIONS_PATH")
-            env.update(lab.podman_env())
+            env = lab.podman_env()
         else:
             self.argv[0] = RULEBOOK
+            env = dict(os.environ)
+            env["PATH"] = os.path.join(EDA_VENV, "bin") + os.pathsep + env["PATH"]
+            env.setdefault("JAVA_HOME", JAVA_HOME)
+            env["ANSIBLE_CONFIG"] = lab.ansible_cfg
+            env["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (os.path.join(REPO, ".build", "collections"),
+                                                         os.path.join(REPO, ".cache", "collections"))
+            env["ANSIBLE_NOCOLOR"] = "1"
+            env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                      cwd=str(tmp_path), start_new_session=True)
         self.lines = []     # (time, line)

@@ -120,7 +120,6 @@ class Navigator:
         if check:
             argv += ["--check"]
         env = _podman_env()
-        env.pop("ANSIBLE_COLLECTIONS_PATH", None)
         env["ANSIBLE_NAVIGATOR_CONFIG"] = settings
         proc = subprocess.run(argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
