@@ -445,6 +445,15 @@ ansible_facts:
         gathered_at:
           description: When the facts were gathered (epoch seconds, for cached facts).
           type: int
+        gathered:
+          description:
+            - The server families these facts cover (the I(gather) option, C(all) spelled out), sorted.
+            - A family not listed was not looked at, so its empty lists say nothing. Cached facts with
+              C(ocserv) and C(openvpn) here are a complete picture of the host's servers (C(vpnfleet.control.revoke)
+              relies on that).
+          type: list
+          elements: str
+          sample: [ocserv, openvpn, openvpn3]
 """
 
 import glob
@@ -969,7 +978,7 @@ def gather(params):
         families = set(["ocserv", "openvpn", "openvpn3"])
     timeout = check_timeout(params["timeout"])
     details = params["details"]
-    facts = {"gathered_at": int(time.time())}
+    facts = {"gathered_at": int(time.time()), "gathered": sorted(families)}
 
     ocserv_instances = []
     if "ocserv" in families:
