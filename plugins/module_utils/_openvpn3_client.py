@@ -55,6 +55,7 @@ def connection_argument_spec(**extra):
     spec.update(extra)
     return spec
 
+
 _monotonic = time.monotonic
 _sleep = time.sleep
 

@@ -82,7 +82,6 @@ class CommandError(ManagementError):
         self.text = text
 
 
-
 # ---------------------------------------------------------------------------
 # Command lines: what the server reads, and what may be sent to it
 # ---------------------------------------------------------------------------

@@ -432,4 +432,3 @@ def parse_notification(lines):
     elif source in ("BYTECOUNT", "BYTECOUNT_CLI", "LOG", "NOTIFY", "ECHO"):
         note["args"] = body.split(",")
     return note
-

@@ -324,7 +324,7 @@ def ensure_server(client, params, check_mode, result, warn):
             if not wait_connected(client, deadline, release, result, after_signal=True):
                 client.hold_waiting = True
                 warn("The daemon holds again after the %s (hold flag set); it waits for 'hold release'. "
-                            "Use hold=released to release it." % signal)
+                     "Use hold=released to release it." % signal)
     result["elapsed"] = round(time.time() - started, 3)
     if watch:
         client.command("state off")

@@ -29,7 +29,7 @@ VERSIONS = replay.VERSIONS
 def client(rep, timeout=30, pid_alive=None):
     clock = replay.FakeClock()
     return o3c.OpenVPN3Client(timeout=timeout, runner=rep, busctl="/usr/bin/busctl", clock=clock,
-                             sleep=clock.sleep, pid_alive=pid_alive or (lambda pid: True))
+                              sleep=clock.sleep, pid_alive=pid_alive or (lambda pid: True))
 
 
 def raw_props(rep, path):

@@ -110,7 +110,7 @@ def test_password_with_a_control_byte_is_refused_before_connecting(bad):
     opened = []
     with pytest.raises(op.ManagementError) as exc:
         oc.ManagementClient(socket_path="/run/x.sock", password="secret" + bad + "signal SIGTERM",
-                           connector=lambda: opened.append(1))
+                            connector=lambda: opened.append(1))
     assert exc.value.kind == "invalid" and not opened
     assert "SIGTERM" not in exc.value.msg and "secret" not in exc.value.msg
 
@@ -233,8 +233,8 @@ def test_client_from_params_refuses_before_connecting(params):
 
 def test_client_from_params_accepts_ordinary_values():
     client = oc.client_from_params(base(password=u"p\u00e4ss w\"rd", kill_message="bye from admin",
-                                       common_name=["alice", "UNDEF"], real_address=["[::1]:5", "udp4:1.2.3.4:5"],
-                                       username=["dave"], client_id=[0, 4294967295], timeout=2.5))
+                                        common_name=["alice", "UNDEF"], real_address=["[::1]:5", "udp4:1.2.3.4:5"],
+                                        username=["dave"], client_id=[0, 4294967295], timeout=2.5))
     assert client.timeout == 2.5 and client.password == u"p\u00e4ss w\"rd"
 
 
@@ -356,7 +356,7 @@ def test_stalled_server_is_woken_by_a_probe(monkeypatch):
     monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.05)
     server = StalledServer(wake_after=1)
     client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=server.probe)
+                                 probe_connector=server.probe)
     with client:
         assert client.pid() == 42
         # the probe stays queued behind the session while it runs
@@ -371,7 +371,7 @@ def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
     monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.1)
     server = StalledServer(wake_after=None)   # really busy: nobody ever answers
     client = oc.ManagementClient(socket_path="/run/x.sock", timeout=1.0, connector=lambda: server.main,
-                                probe_connector=server.probe)
+                                 probe_connector=server.probe)
     with pytest.raises(op.ManagementError) as exc:
         client.connect()
     assert exc.value.kind == "busy"
@@ -388,7 +388,7 @@ def test_no_probe_once_the_server_answered(monkeypatch):
     server.main.pending = [b"ENTER PASSWORD:"]
     server.main.sendall = lambda data: None     # and then nothing
     client = oc.ManagementClient(socket_path="/run/x.sock", timeout=0.5, password="pw",
-                                connector=lambda: server.main, probe_connector=server.probe)
+                                 connector=lambda: server.main, probe_connector=server.probe)
     with pytest.raises(op.ManagementError) as exc:
         client.connect()
     assert exc.value.kind == "timeout" and server.probes == 0
@@ -405,7 +405,7 @@ def test_probe_failure_does_not_fail_the_session(monkeypatch):
         raise OSError(111, "Connection refused")
 
     client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=refused)
+                                 probe_connector=refused)
     with client:
         assert client.pid() == 42
     assert client.probes == 2
@@ -422,7 +422,7 @@ def test_probe_answered_with_a_password_prompt_is_closed_without_a_guess(monkeyp
         return sock
 
     client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=probe)
+                                 probe_connector=probe)
     with client:
         assert client.pid() == 42
     assert server.probe_socks[0].sent == b"" and server.probe_socks[0].closed

@@ -250,7 +250,7 @@ def test_client_on_arbitrary_server_bytes(chunks, command, password):
     sock = ScriptSocket([banner] + chunks)
     try:
         client = oc.ManagementClient(socket_path="/run/x.sock", timeout=0.05, password=password,
-                                    connector=lambda: sock)
+                                     connector=lambda: sock)
         client.connect()
         client.command(command, check=False)
         client.close()
@@ -271,7 +271,7 @@ def test_nothing_but_clean_lines_reach_the_socket(command, password):
                         if password is not None else [banner, b"ERROR: x\r\n"])
     try:
         client = oc.ManagementClient(socket_path="/run/x.sock", timeout=0.05, password=password,
-                                    connector=lambda: sock)
+                                     connector=lambda: sock)
         client.connect()
         client.command(command, check=False)
     except op.ManagementError as exc:
