@@ -171,6 +171,17 @@ def _planned_row(keys, ints, values):
     return _finish_row(row, _split_real_address_fast)
 
 
+def _add_row(result, client, columns, values, line):
+    """A status row into ``clients`` (``client``) or ``routes``; into ``rejected`` when its
+    field count differs from its header's (or there is no header)."""
+    if columns is None or len(values) != len(columns):
+        result["rejected"].append(line)
+    elif client:
+        result["clients"].append(_row_to_dict(columns, values, _CLIENT_COLUMNS))
+    else:
+        result["routes"].append(_row_to_dict(columns, values, _ROUTE_COLUMNS))
+
+
 _TAG_RE = re.compile(r"^([A-Z_]+)([,\t])")
 _ROW_NAMES = {"CLIENT_LIST": _CLIENT_COLUMNS, "ROUTING_TABLE": _ROUTE_COLUMNS}
 
@@ -231,15 +242,7 @@ def parse_status(lines):
                 number = _int_or_none(value)
                 result["global_stats"][_snake(fields[1])] = value if number is None else number
         elif tag in ("CLIENT_LIST", "ROUTING_TABLE"):
-            columns = headers.get(tag)
-            values = fields[1:]
-            if columns is None or len(values) != len(columns):
-                result["rejected"].append(line)
-                continue
-            if tag == "CLIENT_LIST":
-                result["clients"].append(_row_to_dict(columns, values, _CLIENT_COLUMNS))
-            else:
-                result["routes"].append(_row_to_dict(columns, values, _ROUTE_COLUMNS))
+            _add_row(result, tag == "CLIENT_LIST", headers.get(tag), fields[1:], line)
         elif tag == "END":
             break
         else:
@@ -290,13 +293,7 @@ def _parse_status_v1(lines):
         if columns is None:
             columns = fields
             continue
-        if len(fields) != len(columns):
-            result["rejected"].append(line)
-            continue
-        if section == "CLIENT LIST":
-            result["clients"].append(_row_to_dict(columns, fields, _CLIENT_COLUMNS))
-        else:
-            result["routes"].append(_row_to_dict(columns, fields, _ROUTE_COLUMNS))
+        _add_row(result, section == "CLIENT LIST", columns, fields, line)
     return result
 
 
