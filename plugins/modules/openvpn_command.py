@@ -120,13 +120,13 @@ management_version:
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
-    ManagementError,
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import (
     client_from_params,
     command_is_read_only,
     module_kwargs,
     split_command,
 )
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import ManagementError
 
 REFUSED = {
     "quit": "the module ends the session itself",

@@ -467,8 +467,8 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._module import Vp
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, unique
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client
 
 # Replaceable in unit tests: occtl runner (argv, timeout) -> (rc, out, err); management
 # connector factory (instance dict) -> socket-like object or None; busctl runner.
@@ -873,8 +873,8 @@ def gather_openvpn(cand, timeout, details, connector=None):
             raise VpnControlError("the management password of %s is read from stdin by OpenVPN; give it as "
                                   "openvpn_management[].password" % cand["name"], kind="auth_required")
         if mgmt.get("password_file") and password is None:
-            password = _openvpn_mgmt.read_password_file(mgmt["password_file"])
-        client = _openvpn_mgmt.ManagementClient(
+            password = _openvpn_client.read_password_file(mgmt["password_file"])
+        client = _openvpn_client.ManagementClient(
             socket_path=mgmt.get("socket"), host=mgmt.get("host"), port=mgmt.get("port"), password=password,
             timeout=timeout, connector=(lambda: connector(cand)) if connector else None)
         with client:
@@ -887,7 +887,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
             if not out["held"]:
                 try:
                     status = client.status(3)
-                except _openvpn_mgmt.CommandError:
+                except _openvpn_client.CommandError:
                     status = None   # client mode or held: no client list
                 if status is not None and (status.get("clients") or status.get("title")):
                     clients = status.get("clients", [])
@@ -920,7 +920,7 @@ def gather_openvpn3(timeout, details, runner=None, busctl=None, installed=None):
     if not out["present"]:
         return out
     try:
-        client = _openvpn3.OpenVPN3Client(timeout=timeout, runner=runner, busctl=busctl)
+        client = _openvpn3_client.OpenVPN3Client(timeout=timeout, runner=runner, busctl=busctl)
         out["version"] = client.version()
         sessions = client.sessions(statistics=details)
     except VpnControlError as exc:
