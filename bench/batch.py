@@ -73,7 +73,8 @@ NAME = "batch"
 INSIDE = r"""
 import json, subprocess, time
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_users as ocs
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_bans as ocb
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 R = "%(remote)s"
 users = ["user%%04d" %% i for i in range(%(users)d)]
@@ -258,7 +259,7 @@ def render(run, res):
     if ins:
         kinds = ins["oc_kinds"]
         out += ["### Where the time goes", "",
-                "The same work run on the host itself without Ansible %s(`ensure_users` of `_ocserv_state.py`; for OpenVPN "
+                "The same work run on the host itself without Ansible %s(`ensure_users` of `_ocserv_users.py`; for OpenVPN "
                 "one management session: `status 3`, then `client-kill CID HALT` per client, as `openvpn_client` "
                 "does):" % ("(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), "",
                 "- `ensure_users`, %d users: %s in %d occtl runs: %s." % (

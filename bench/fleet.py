@@ -107,7 +107,6 @@ GATHER = """
 - name: Gather the VPN facts into the fact cache
   hosts: "{{ fleet }}"
   gather_facts: false
-  become: true
   tasks:
     - name: VPN facts
       vpnfleet.control.vpn_facts:
@@ -154,7 +153,8 @@ def fact_cache_env(cache_dir):
 
 
 def revoke(fleet, forks, pinned=False, cache_dir=None):
-    extra = {"revoke_users": [USER], "revoke_hosts": fleet}
+    # the lab connects as root: no become, like the naive play (sudo would be one more process per task)
+    extra = {"revoke_users": [USER], "revoke_hosts": fleet, "revoke_become": False}
     if pinned:
         extra.update(PINNED)
     ev = dict(extra, fleet=fleet, user=USER)
@@ -254,7 +254,8 @@ def render(run, res):
         "server (the lab's openconnect units); on the servers: %s." % (
             res.get("lab"), max(res["ns"]), RELEASE, USER, "; ".join(res["versions"])),
         "Ours: `ansible-playbook playbooks/revoke.yml -e revoke_users=[%s]` with `forks` = N (one per host), "
-        "`strategy: linear`, the lab's SSH settings (pipelining, ControlPersist), `become` as shipped. "
+        "`strategy: linear`, the lab's SSH settings (pipelining, ControlPersist), `revoke_become: false` (the lab "
+        "connects as root, as the naive play does, which has no `become` either). "
         "*Named*: the inventory names each host's servers (`revoke_ocserv_instances: [{socket, passwd_file}]`), so "
         "the play runs one module task per host and server: `ocserv_user` with `account: locked` (lock in the "
         "ocpasswd file, then terminate). *Cached facts*: the servers taken from `vpn_facts` facts in a "

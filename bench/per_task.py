@@ -136,7 +136,8 @@ def build(rounds):
 INSIDE = r"""
 import json, subprocess, time
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_users as ocs
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_bans as ocb
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc
 R = "%(remote)s"
 out = {"user": [], "ban": [], "ovpn": []}
@@ -158,7 +159,7 @@ for _ in range(%(n)d):
     subprocess.run([R, "oc-fail-login", "3"], check=True)
     c = occ.OcctlClient(socket="%(sock)s")
     t0 = time.perf_counter()
-    ocs.ensure_unbanned(c, ["127.0.0.1"])
+    ocb.ensure_unbanned(c, ["127.0.0.1"])
     total = time.perf_counter() - t0
     out["ban"].append({"total": total, "calls": calls(c)})
     t0 = time.perf_counter()
@@ -330,7 +331,7 @@ def render(run, res):
             "",
             "### Where the time goes", "",
             "The same logic run on the host itself, without Ansible %s(`ensure_users` / `ensure_unbanned` of "
-            "`_ocserv_state.py`, one management session with `status 3` for OpenVPN; 5 runs, median):" % (
+            "`_ocserv_users.py` / `_ocserv_bans.py`, one management session with `status 3` for OpenVPN; 5 runs, median):" % (
                 "(taken %s, after the run) " % res["inside_taken"] if res.get("inside_taken") else ""), ""]
     ins = res.get("inside") or {}
     for kind, what in (("user", "`ocserv_user` logic"), ("ban", "`ocserv_ban` logic"),
@@ -365,8 +366,8 @@ def render(run, res):
                    "`ocserv_ban` with nothing to do %s (+%s). Ansible's module wrapper (unpacking, compiling "
                    "`basic.py` and the other module_utils from source, argument handling) is most of every "
                    "task's host time and the same for all; the difference is the module's own work: compiling the "
-                   "shared ocserv client, parsers and state logic (`_ocserv_client.py`, `_ocserv_parsers.py`, `_ocserv_state.py`, "
-                   "shipped as source, about 10 ms) and the occtl "
+                   "shared ocserv client, parsers and state logic (`_ocserv_client.py`, `_ocserv_parsers.py`, "
+                   "`_ocserv_users.py` or `_ocserv_bans.py`, shipped as source, about 10 ms) and the occtl "
                    "queries that the check and the verification need (2 to 3 ms each). occtl's interactive mode "
                    "prints text only (not JSON), so queries cannot share one occtl process the way the batched "
                    "actions do." % (

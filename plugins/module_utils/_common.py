@@ -192,3 +192,13 @@ def run(argv, timeout, stdin=None, env=None, what=None, timeout_msg=None):
         msg = (timeout_msg or "%(command)s did not end within %(timeout)s seconds") % fields
         raise VpnControlError(msg, kind="timeout", command=[str(part) for part in argv])
     return proc.returncode, stdout, stderr
+
+
+def poll(check, timeout, interval=0.1):
+    """Call ``check()`` until it returns a true value or ``timeout`` seconds pass; its last value."""
+    deadline = time.time() + max(float(timeout), 0.0)
+    value = check()
+    while not value and time.time() < deadline:
+        time.sleep(interval)
+        value = check()
+    return value

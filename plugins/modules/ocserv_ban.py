@@ -81,7 +81,7 @@ error_kind:
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import OcctlClient, connection_argument_spec
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_state import ensure_unbanned
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_bans import ensure_unbanned
 
 
 def main():

@@ -103,7 +103,7 @@ error_kind:
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import OcctlClient, connection_argument_spec
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_state import ensure_sessions
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_users import ensure_sessions
 
 
 def main():

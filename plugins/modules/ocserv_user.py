@@ -145,7 +145,7 @@ error_kind:
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import OcctlClient, connection_argument_spec
-from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_state import ensure_users
+from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_users import ensure_users
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_names import check_user_names
 
 

@@ -18,6 +18,8 @@ from ocserv_fixtures import VERSIONS, FakeOcctl, load  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as oc_client  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as oc_state  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_users as oc_users  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_bans as oc_bans  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError  # noqa: E402
 
 API_USER_KEYS = {"id", "username", "groupname", "state", "remote_ip", "vpn_ipv4", "vpn_ipv6", "device",
@@ -241,7 +243,7 @@ def test_sessions_with_validity(version):
     assert len(dave) == 1 and dave[0]["valid"] and not dave[0]["in_use"]
     in_use = set(s["full_session"] for s in sessions if s["in_use"])
     assert in_use == set(u["full_session"] for u in users)
-    assert set(s["session"] for s in oc_state._idle_sessions([s for s in sessions if s["valid"]], users)) == {
+    assert set(s["session"] for s in oc_users._idle_sessions([s for s in sessions if s["valid"]], users)) == {
         dave[0]["session"]}
 
 
@@ -420,15 +422,15 @@ def test_connection_argument_spec():
 
 
 def test_parse_ips_and_ids():
-    assert [pair[0] for pair in oc_state.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
+    assert [pair[0] for pair in oc_bans.parse_ips(["10.0.0.1", " 2001:DB8::1 ", "10.0.0.1"])] == ["10.0.0.1", "2001:db8::1"]
     for bad in ("10.0.0.0/24", "notanip", "", "10.0.0.256"):
         with pytest.raises(VpnControlError) as err:
-            oc_state.parse_ips([bad])
+            oc_bans.parse_ips([bad])
         assert err.value.kind == "invalid"
-    assert oc_state.parse_conn_ids(["12", 13, "12"]) == [12, 13]
+    assert oc_users.parse_conn_ids(["12", 13, "12"]) == [12, 13]
     for bad in ("abc", "-1", "0", "1.5"):
         with pytest.raises(VpnControlError):
-            oc_state.parse_conn_ids([bad])
+            oc_users.parse_conn_ids([bad])
 
 
 @pytest.mark.parametrize("version", VERSIONS)
