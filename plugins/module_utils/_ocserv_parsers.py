@@ -23,12 +23,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import math
 import os
 import re
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
+# to_int lives in _common (every family reads numbers); it stays importable from here
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list, to_int
 
 
 # ---------------------------------------------------------------------------- tolerant JSON
@@ -268,26 +268,6 @@ def snake(label):
     """occtl label to snake_case: ``Remote IP`` -> ``remote_ip``, ``Sec-mod PID`` -> ``sec_mod_pid``."""
     text = re.sub(r"[^0-9A-Za-z]+", "_", label.strip()).strip("_")
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text).lower()
-
-
-_INT_RE = re.compile(r"^\s*-?\d+\s*$")
-
-
-def to_int(value):
-    """int from an int or a numeric string; ``None`` otherwise."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        # json reads 1e999 as inf and NaN as nan: no int for those
-        return int(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        if value.isdecimal():   # the common case, same digits as the regex's \d
-            return int(value)
-        if _INT_RE.match(value):
-            return int(value)
-    return None
 
 
 def to_bool(value):
