@@ -306,8 +306,6 @@ def main():
             result = run(module, client)
     except ManagementError as exc:
         module.fail_json(**exc.fail_kwargs())
-    if not module._diff:
-        result.pop("diff", None)
     module.exit_json(**result)
 
 
