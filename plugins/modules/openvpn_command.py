@@ -117,10 +117,17 @@ management_version:
   description: Management interface version of the server.
   returned: always
   type: int
+error_kind:
+  description:
+    - On failure, the cause (V(invalid) for a command refused before connecting, V(command_error) when the
+      server answered C(ERROR:) and O(fail_on_error=true), V(busy), V(timeout), V(unreachable), ...).
+  returned: failure
+  type: str
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
+    CommandError,
     ManagementError,
     client_from_params,
     command_is_read_only,
@@ -180,7 +187,7 @@ def main():
     result["text"] = reply.text
     if reply.kind == "error" and module.params["fail_on_error"]:
         result["changed"] = False
-        result["msg"] = "OpenVPN management command %r failed: %s" % (command, reply.text)
+        result.update(CommandError(command, reply.text).fail_kwargs())   # msg and error_kind=command_error
         module.fail_json(**result)
     if reply.kind == "error":
         result["changed"] = False

@@ -229,7 +229,7 @@ def test_ocserv_stopped_and_stale(isolated, capsys, monkeypatch):
     monkeypatch.setattr(vpn_facts, "OCCTL_RUNNER", stale_runner)
     res = run_module(capsys, gather=["ocserv"], discover=False, ocserv_socket=[str(tmp_path / "stale.socket")],
                      fail_on_unreachable=True)
-    assert res["failed"] and "not answering" in res["msg"]
+    assert res["failed"] and res["error_kind"] == "unreachable" and "not answering" in res["msg"]
     oc = res["ansible_facts"]["vpn"]["ocserv"]
     assert oc["running"] and not oc["reachable"] and oc["error_kind"] == "unreachable"
     assert "Connection refused" in oc["error"] or "refused" in oc["error"].lower()
