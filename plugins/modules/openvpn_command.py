@@ -169,7 +169,7 @@ def main():
                          error_kind="invalid")
     verb = words[0]
     if verb in REFUSED:
-        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
+        module.fail_json(msg="command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
                          error_kind="invalid")
     read_only = command_is_read_only(command)
     result = {"changed": not read_only, "read_only": read_only, "lines": [], "notifications": []}
