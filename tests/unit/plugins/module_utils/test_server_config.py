@@ -161,3 +161,78 @@ def test_ocserv_candidates_dedupe_and_disabled(tmp_path):
         (str(tmp_path / "extra.socket"), "explicit", True),
     ]
     assert oc.ocserv_candidates([str(tmp_path / "*.conf")], [], str(tmp_path / "d.socket"), discover=False) == []
+
+
+# ---------------------------------------------------------------------------- properties
+
+_OCSERV_NAMES = ["auth", "enable-auth", "occtl-socket-file", "use-occtl", "pid-file", "tcp-port", "udp-port", "crl",
+                 "socket-file", "run-as-user", "# crl", "AUTH", "Crl"]
+_OPENVPN_NAMES = ["management", "cd", "mode", "server", "client", "tls-client", "management-client-user",
+                  "management-client-group", "dev", "port", "lport", "proto", "user", "group", "persist-key",
+                  "client-config-dir", "ca", "cert", "key", "dh", "tls-crypt", "tls-auth", "tls-crypt-v2",
+                  "crl-verify", "secret", "<ca>", "</ca>", ";ca", "MANAGEMENT"]
+_WORD = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+_VALUE = st.one_of(_WORD, st.sampled_from(["", "unix", "dir", "stdin", "none", "[inline]", "7505", "-1", "'a b'",
+                                           '"q"', "plain[passwd=/p,otp=/o]", "radius[config=/r]", "..", "/abs/p"]))
+
+
+def _lines(names, separators):
+    return st.lists(st.tuples(st.sampled_from(names), st.sampled_from(separators), st.lists(_VALUE, max_size=3)),
+                    max_size=12).map(lambda rows: "\n".join(n + sep + " ".join(args) for n, sep, args in rows))
+
+
+_TEXT = st.one_of(st.text(), _lines(_OCSERV_NAMES, [" = ", "=", " "]), _lines(_OPENVPN_NAMES, [" ", "\t", " = "]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_ocserv_config_values_come_from_the_file(text):
+    """Never a traceback; every value reported is in the file as written (names lower-cased)."""
+    info = oc.parse_ocserv_config(text)
+    for key in ("occtl_socket", "pid_file", "passwd_file", "crl"):
+        assert info[key] is None or info[key] in text
+    for method in info["auth_methods"]:
+        assert method in text.lower()
+    assert info["tcp_port"] is None or str(abs(info["tcp_port"])) in text
+    assert isinstance(info["use_occtl"], bool) and isinstance(info["is_ocserv"], bool)
+    assert info == oc.parse_ocserv_config(text)   # no state kept between calls
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_openvpn_config_values_come_from_the_file(text):
+    """Never a traceback; names and numbers are in the file, paths are absolute and made of the
+    file's words and the configuration's directory."""
+    base = "/base/dir"
+    info = ov.parse_openvpn_config(text, base)
+
+    def from_file(path):
+        assert os.path.isabs(path)
+        for part in path.split("/"):
+            assert part in ("", "base", "dir") or part in text, (part, path)
+
+    mgmt = info["management"]
+    if mgmt is not None:
+        if "socket" in mgmt:
+            from_file(mgmt["socket"])
+        else:
+            assert mgmt["host"] in text and (mgmt["port"] is None or str(abs(mgmt["port"])) in text)
+        if mgmt["password_file"] not in (None, "stdin"):
+            from_file(mgmt["password_file"])
+    for key in ("management_client_user", "management_client_group", "dev", "proto"):
+        assert info[key] is None or info[key] in text
+    assert info["port"] is None or str(abs(info["port"])) in text
+    assert info["role"] in (None, "server", "client")
+    for key, value in info["run_as"].items():
+        assert key in ("user", "group") and value in text
+    for key, value in info["files"].items():
+        if key == "crl_verify_dir":
+            assert value is True and info["files"].get("crl_verify")
+        else:
+            assert key.replace("_", "-") in text.lower()
+            from_file(value)
+    if info["client_config_dir"] is not None:
+        from_file(info["client_config_dir"])
+    files = ov.reread_files(dict(info, config="/base/dir/x.conf"))
+    assert files[0] == "/base/dir/x.conf" and len(set(files)) == len(files)
+    assert set(files[1:]) <= set(v for k, v in info["files"].items() if k != "crl_verify_dir")
