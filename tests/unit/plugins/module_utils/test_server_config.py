@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 import os
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_config as oc
@@ -161,6 +162,90 @@ def test_ocserv_candidates_dedupe_and_disabled(tmp_path):
         (str(tmp_path / "extra.socket"), "explicit", True),
     ]
     assert oc.ocserv_candidates([str(tmp_path / "*.conf")], [], str(tmp_path / "d.socket"), discover=False) == []
+
+
+# ---------------------------------------------------------------------------- captured files
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "fixtures", "config")
+
+
+def captured(*parts):
+    with open(os.path.join(CONFIGS, *parts)) as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("host,network", [("bookworm", "100"), ("trixie", "101"), ("sid", "102")])
+def test_ocserv_config_of_the_lab(host, network):
+    """The ocserv.conf each lab server runs (ocserv 1.1.6, 1.3.0, 1.5.0)."""
+    text = captured("ocserv", "%s-ocserv.conf" % host)
+    assert "192.168.%s.0" % network in text   # the capture is the one of that host
+    assert oc.parse_ocserv_config(text) == {
+        "occtl_socket": "/var/run/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
+        "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd", "auth_methods": ["plain"],
+        "crl": None,
+    }
+
+
+def test_ocserv_discovery_on_the_lab_files(tmp_path):
+    """Three servers' files found by pattern; the same default socket (also named /run/...) is queried once."""
+    for host in ("bookworm", "trixie", "sid"):
+        (tmp_path / ("%s.conf" % host)).write_text(captured("ocserv", "%s-ocserv.conf" % host))
+    (tmp_path / "notes.conf").write_text(captured("openvpn", "sid-lab.conf"))   # not ocserv's
+    cands = oc.ocserv_candidates([str(tmp_path / "*.conf")], ["/run/occtl.socket"], str(tmp_path / "none.socket"))
+    assert [(os.path.basename(c["config"]), c["socket"], c["passwd_file"]) for c in cands] == [
+        ("bookworm.conf", "/var/run/occtl.socket", "/etc/ocserv/ocpasswd")]
+
+
+@pytest.mark.parametrize("name,port,management", [
+    ("lab", 1194, {"socket": "/run/openvpn-server/lab.sock", "password_file": None}),
+    ("labhold", 1196, {"socket": "/run/openvpn-server/labhold.sock", "password_file": None}),
+    ("labpw", 1195, {"host": "127.0.0.1", "port": 7505, "password_file": "/etc/openvpn/server/lab/labpw-mgmt.pw"}),
+])
+def test_openvpn_config_of_the_lab(name, port, management):
+    """The lab's OpenVPN 2.7.8 instances: management by unix socket, on hold, and by TCP with a password file."""
+    info = ov.parse_openvpn_config(captured("openvpn", "sid-%s.conf" % name), "/etc/openvpn/server")
+    pki = "/etc/openvpn/server/lab/"
+    assert info == {
+        "management": management, "role": "server",
+        "management_client_user": "root" if name != "labpw" else None, "management_client_group": None,
+        "dev": "tun", "port": port, "proto": "udp4",
+        "files": {"ca": pki + "ca.crt", "cert": pki + "server.crt", "key": pki + "server.key",
+                  "crl_verify": pki + "crl.pem"},
+        "run_as": {}, "persist_key": True, "client_config_dir": None,
+    }
+    cand = dict(info, config="/etc/openvpn/server/%s.conf" % name)
+    # persist-key: the key is not read again on SIGHUP, the CRL and the certificates are
+    assert ov.reread_files(cand) == ["/etc/openvpn/server/%s.conf" % name, pki + "ca.crt", pki + "server.crt",
+                                     pki + "crl.pem"]
+    assert ov.unit_for(cand["config"]) == "openvpn-server@%s.service" % name
+
+
+def test_openvpn_debian_samples():
+    """Debian's sample configurations: relative files from the unit's directory, a trailing comment
+    ignored, roles from server / client, no management interface."""
+    info = ov.parse_openvpn_config(captured("openvpn", "debian-server.conf"), "/etc/openvpn/server")
+    assert info["role"] == "server" and info["management"] is None and info["port"] == 1194
+    assert info["files"] == {"ca": "/etc/openvpn/server/ca.crt", "cert": "/etc/openvpn/server/server.crt",
+                             "key": "/etc/openvpn/server/server.key"}
+    assert info["persist_key"] is False and info["run_as"] == {} and info["proto"] == "udp"
+    info = ov.parse_openvpn_config(captured("openvpn", "debian-client.conf"), "/etc/openvpn/client")
+    assert info["role"] == "client" and info["management"] is None and info["port"] is None
+    assert info["files"]["key"] == "/etc/openvpn/client/client.key" and info["dev"] == "tun"
+
+
+def test_openvpn_discovery_on_the_lab_files(tmp_path):
+    """Configurations with a management line are found, in name order, each interface once."""
+    server = tmp_path / "server"
+    server.mkdir()
+    for name in ("lab", "labhold", "labpw"):
+        (server / ("%s.conf" % name)).write_text(captured("openvpn", "sid-%s.conf" % name))
+    (server / "sample.conf").write_text(captured("openvpn", "debian-server.conf"))   # no management
+    cands = ov.openvpn_candidates([str(server), str(server)], [str(tmp_path / "no-run")],
+                                  [{"socket": "/run/openvpn-server/lab.sock"}])
+    assert [(c["name"], c["source"], c["role"]) for c in cands] == [
+        ("lab", "config", "server"), ("labhold", "config", "server"), ("labpw", "config", "server")]
+    assert cands[2]["management"]["port"] == 7505 and cands[0]["unit"] is None
 
 
 # ---------------------------------------------------------------------------- properties
