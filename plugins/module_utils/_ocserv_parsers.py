@@ -653,25 +653,6 @@ def normalize_iroute(record):
     }
 
 
-_PLAIN_BAN_ROW = re.compile(r"^\s*([0-9A-Fa-f:.]+)\s+(\d+)(?:\s+(\d{4}-\d\d-\d\d \d\d:\d\d)\s*\((.*)\))?\s*$")
-
-
-def parse_plain_bans(text):
-    """Rows of the plain ``show ip bans`` / ``show ip ban points`` tables (header optional):
-    a list of dicts with ``IP``, ``Score`` and for bans ``Since``/``_Since`` (occtl's keys)."""
-    rows = []
-    for line in (text or "").splitlines():
-        match = _PLAIN_BAN_ROW.match(line)
-        if not match:
-            continue
-        row = {"IP": match.group(1), "Score": int(match.group(2))}
-        if match.group(3):
-            row["Since"] = match.group(3)
-            row["_Since"] = match.group(4)
-        rows.append(row)
-    return rows
-
-
 def parse_version(text):
     """``OpenConnect server control (occtl) version 1.5.0`` -> ``'1.5.0'`` (None if absent)."""
     match = re.search(r"\(occtl\) version (\S+)", text or "") or re.search(r"version (\d+(?:\.\d+)+)", text or "")
