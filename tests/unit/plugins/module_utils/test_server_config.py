@@ -53,7 +53,7 @@ def test_parse_ocserv_config_certificate_auth():
     assert info["auth_methods"] == ["plain", "certificate", "gssapi"]
     assert info["passwd_file"] == "/etc/ocserv/ocpasswd" and info["crl"] is None
     assert oc.parse_ocserv_config('auth = "radius[config=/etc/r.conf,groupconfig=true]"\n'
-                                         'crl = ""\n') == dict(
+                                  'crl = ""\n') == dict(
         oc.parse_ocserv_config('auth = "radius[config=/x]"'), crl=None)
 
 
