@@ -58,11 +58,12 @@ def unique(items):
     return result
 
 
-_INT_RE = re.compile(r"^\s*-?\d+\s*$")
+_INT_RE = re.compile(r"^\s*-?[0-9]+\s*$")
 
 
 def to_int(value):
-    """int from an int or a numeric string; ``None`` otherwise."""
+    """int from an int or a numeric string (ASCII digits: ``int()`` would also read ``"٣"`` as 3,
+    a number nobody wrote); ``None`` otherwise."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -71,7 +72,7 @@ def to_int(value):
         # json reads 1e999 as inf and NaN as nan: no int for those
         return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        if value.isdecimal():   # the common case, same digits as the regex's \d
+        if value.isascii() and value.isdecimal():   # the common case, same digits as the regex
             return int(value)
         if _INT_RE.match(value):
             return int(value)
