@@ -74,7 +74,7 @@ INSIDE = r"""
 import json, subprocess, time
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 R = "%(remote)s"
 users = ["user%%04d" %% i for i in range(%(users)d)]
 cns = ["client%%04d" %% i for i in range(%(clients)d)]
@@ -90,13 +90,13 @@ for r in c.calls:
     kinds[k] = (n + 1, d + (r.finished - r.started))
 out = {"oc_total": total, "oc_kinds": kinds, "oc_terminated": len(res["terminated"])}
 t0 = time.perf_counter()
-with om.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
+with oc.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
     t1 = time.perf_counter()
-    st = om.parse_status(m.command("status 3").lines)
+    st = op.parse_status(m.command("status 3").lines)
     t2 = time.perf_counter()
     ids = [cl["client_id"] for cl in st["clients"] if cl["common_name"] in cns]
     for cid in ids:
-        m.command(om.client_kill_command(cid, "halt"), check=False)
+        m.command(ost.client_kill_command(cid, "halt"), check=False)
     t3 = time.perf_counter()
 t4 = time.perf_counter()
 out.update({"ov_connect": t1 - t0, "ov_status": t2 - t1, "ov_kills": t3 - t2, "ov_killed": len(ids),

@@ -9,11 +9,11 @@ parser returns on every benchmark input and on every captured fixture before it 
   output, as ``_ocserv_parsers.records`` did before it tried ``json.loads`` first.
 * ``parse_status``: ``status 2``/``3`` parsed with the column's key and int-ness looked up per
   cell and every real address split by the regex of ``split_real_address``, as
-  ``_openvpn_mgmt.parse_status`` did before it planned the columns once per HEADER.
+  ``_openvpn_parsers.parse_status`` did before it planned the columns once per HEADER.
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as ocp
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_parsers as op
 
 
 def occtl_records(text):
@@ -22,13 +22,13 @@ def occtl_records(text):
 
 def parse_status(lines):
     if lines and lines[0].startswith("OpenVPN CLIENT LIST"):
-        return om.parse_status(lines)
+        return op.parse_status(lines)
     result = {"title": None, "updated": None, "clients": [], "routes": [], "global_stats": {}, "rejected": []}
     headers = {}
     for line in lines:
         if not line:
             continue
-        match = om._TAG_RE.match(line)
+        match = op._TAG_RE.match(line)
         sep = match.group(2) if match else ","
         fields = line.split(sep)
         tag = fields[0]
@@ -36,15 +36,15 @@ def parse_status(lines):
             result["title"] = sep.join(fields[1:])
         elif tag == "TIME":
             result["updated_text"] = fields[1] if len(fields) > 1 else None
-            result["updated"] = om._int_or_none(fields[2]) if len(fields) > 2 else None
+            result["updated"] = op._int_or_none(fields[2]) if len(fields) > 2 else None
         elif tag == "HEADER":
             if len(fields) > 1:
                 headers[fields[1]] = fields[2:]
         elif tag == "GLOBAL_STATS":
             if len(fields) >= 3:
                 value = sep.join(fields[2:])
-                number = om._int_or_none(value)
-                result["global_stats"][om._snake(fields[1])] = value if number is None else number
+                number = op._int_or_none(value)
+                result["global_stats"][op._snake(fields[1])] = value if number is None else number
         elif tag in ("CLIENT_LIST", "ROUTING_TABLE"):
             columns = headers.get(tag)
             values = fields[1:]
@@ -52,9 +52,9 @@ def parse_status(lines):
                 result["rejected"].append(line)
                 continue
             if tag == "CLIENT_LIST":
-                result["clients"].append(om._row_to_dict(columns, values, om._CLIENT_COLUMNS))
+                result["clients"].append(op._row_to_dict(columns, values, op._CLIENT_COLUMNS))
             else:
-                result["routes"].append(om._row_to_dict(columns, values, om._ROUTE_COLUMNS))
+                result["routes"].append(op._row_to_dict(columns, values, op._ROUTE_COLUMNS))
         elif tag == "END":
             break
         else:

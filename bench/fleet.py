@@ -2,12 +2,14 @@
 """Benchmark 2: fleet (bench/README.md).
 
 Revoke one user (``alice``, connected from the lab's client host to every server) on N lab ocserv
-hosts with the collection's ``playbooks/revoke.yml`` (servers found by ``vpn_facts``, and servers named
-in the inventory), against the naive play an operator writes
+hosts with the collection's ``playbooks/revoke.yml`` (servers found by ``vpn_facts`` now, taken from
+fresh facts in the fact cache, and named in the inventory), against the naive play an operator writes
 today (lock the account with ``ocpasswd -l``, ``occtl show user``, ``occtl disconnect user``,
 ``occtl show user`` until gone: four ``ansible.builtin.command`` tasks, Ansible's default
 ``forks: 5``). Also the naive play with the same forks as ours, to tell the gain of the forks from
-the gain of the modules. Between runs (untimed) the account is unlocked and alice reconnected.
+the gain of the modules. Between runs (untimed) the account is unlocked and alice reconnected; for
+the cached variant the reset also gathers ``vpn_facts`` into a jsonfile fact cache, as the fleet report
+(or ``gather_facts`` with ``vpn_facts``) does on a fleet that caches facts.
 
 The lab is a bench-only lab (id ``VPNFLEET_FLEET_LAB_ID``, default ``benchfleet``) of N ocserv
 hosts of one release (``VPNFLEET_FLEET_RELEASE``, default trixie: ocserv 1.3.0) and one client host::
@@ -19,7 +21,9 @@ Goal: at least 2x faster than the naive play at every N, time per host flat as N
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 
 import benchlib
 import labbench
@@ -98,6 +102,17 @@ VERSIONS = """
       changed_when: false
 """
 
+# What fills the fact cache before the cached variant (untimed): the fleet report's vpn_facts
+GATHER = """
+- name: Gather the VPN facts into the fact cache
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  become: true
+  tasks:
+    - name: VPN facts
+      vpnfleet.control.vpn_facts:
+"""
+
 NAME = "fleet"
 
 
@@ -133,11 +148,24 @@ def check(rc, out, recs, what):
 PINNED = {"revoke_ocserv_instances": [{"socket": "/var/run/occtl.socket", "passwd_file": "/etc/ocserv/ocpasswd"}]}
 
 
-def revoke(fleet, forks, pinned=False):
+def fact_cache_env(cache_dir):
+    return {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": cache_dir,
+            "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "600"}
+
+
+def revoke(fleet, forks, pinned=False, cache_dir=None):
     extra = {"revoke_users": [USER], "revoke_hosts": fleet}
     if pinned:
         extra.update(PINNED)
-    return run_pb(None, fleet, forks=forks, path=REVOKE, extra=extra)
+    ev = dict(extra, fleet=fleet, user=USER)
+    return labbench.playbook(None, extra_vars=ev, forks=forks, timeout=1200, path=REVOKE,
+                             extra_env=fact_cache_env(cache_dir) if cache_dir else None)
+
+
+def fill_fact_cache(fleet, forks, cache_dir):
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    ev = {"fleet": fleet, "user": USER}
+    return labbench.playbook(GATHER, extra_vars=ev, forks=forks, timeout=1200, extra_env=fact_cache_env(cache_dir))
 
 
 def main(argv=None):
@@ -160,11 +188,13 @@ def main(argv=None):
     versions = sorted(set(r["extra"].get("stdout", "").replace("\n", ", ") for r in recs if r["kind"] == "task"))
     results = {"ns": args.n, "samples": args.samples, "versions": versions, "by_n": {},
                "lab": os.environ["VPNFLEET_LAB_ID"]}
+    cache_dir = tempfile.mkdtemp(prefix="vfl-bench-facts-")
     for n in args.n:
         fleet = ",".join("f%02d" % i for i in range(1, n + 1))
         forks = args.forks or n
         variants = [("ours", lambda: revoke(fleet, forks)), ("naive5", lambda: run_pb(NAIVE, fleet, forks=5)),
-                    ("pinned", lambda: revoke(fleet, forks, pinned=True))]
+                    ("pinned", lambda: revoke(fleet, forks, pinned=True)),
+                    ("cached", lambda: revoke(fleet, forks, cache_dir=cache_dir))]
         if not args.no_naive_same_forks:
             variants.append(("naiveN", lambda: run_pb(NAIVE, fleet, forks=forks)))
         got = dict((k, []) for k, _fn in variants)
@@ -173,6 +203,9 @@ def main(argv=None):
             for name, fn in order:
                 rc, out, recs, _wall = run_pb(RESET, fleet, forks=max(n, 5))
                 check(rc, out, recs, "reset")
+                if name == "cached":
+                    rc, out, recs, _wall = fill_fact_cache(fleet, max(n, 5), cache_dir)
+                    check(rc, out, recs, "fact cache")
                 rc, out, recs, wall = fn()
                 check(rc, out, recs, name)
                 plays = sum(r["seconds"] for r in recs if r["kind"] == "play")
@@ -185,6 +218,7 @@ def main(argv=None):
                                                            and r["changed"]))})
                 sys.stderr.write("N=%d %s sample %d: wall %.1fs\n" % (n, name, s, wall))
         results["by_n"][str(n)] = {"forks": forks, "runs": got}
+    shutil.rmtree(cache_dir, ignore_errors=True)
     run.finish(results, render(run, results))
     return 0
 
@@ -198,16 +232,21 @@ def _wall(d, name):
     return benchlib.summary([r["wall"] for r in d.get(name, [])])
 
 
+def _met(ratio):
+    return "met" if ratio >= 2 else "**not met**"
+
+
 def render(run, res):
     out = ["## 2. Fleet", ""]
     parts = []
     for n in res["ns"]:
         d = res["by_n"][str(n)]["runs"]
         pinned, found = _ratio(d, "pinned", "naive5")["median"], _ratio(d, "ours", "naive5")["median"]
-        parts.append("N=%d: %.2fx (%s) with the servers named in the inventory, %.2fx (%s) with discovery; "
-                     "ours %s per host" % (
-                         n, pinned, "met" if pinned >= 2 else "**not met**", found,
-                         "met" if found >= 2 else "**not met**", benchlib.fmt_s(_wall(d, "pinned")["median"] / n)))
+        cached = _ratio(d, "cached", "naive5")["median"] if d.get("cached") else 0.0
+        parts.append("N=%d: %.2fx (%s) with the servers named in the inventory, %.2fx (%s) with discovery from "
+                     "fresh cached facts, %.2fx (%s) with discovery by vpn_facts in the run; ours %s per host" % (
+                         n, pinned, _met(pinned), cached, _met(cached), found, _met(found),
+                         benchlib.fmt_s(_wall(d, "cached" if d.get("cached") else "pinned")["median"] / n)))
     out += ["**Result** (how many times faster `playbooks/revoke.yml` is than the naive play with Ansible's default "
             "forks, medians; goal >= 2x at every N, time per host flat): %s." % "; ".join(parts), ""]
     out += run.env_lines([
@@ -218,32 +257,38 @@ def render(run, res):
         "`strategy: linear`, the lab's SSH settings (pipelining, ControlPersist), `become` as shipped. "
         "*Named*: the inventory names each host's servers (`revoke_ocserv_instances: [{socket, passwd_file}]`), so "
         "the play runs one module task per host and server: `ocserv_user` with `account: locked` (lock in the "
-        "ocpasswd file, then terminate). *Discovery*: the same after `vpn_facts` found the servers (one more "
-        "module task per host)." % USER,
+        "ocpasswd file, then terminate). *Cached facts*: the servers taken from `vpn_facts` facts in a "
+        "jsonfile fact cache (filled untimed before the run, as the fleet report does; younger than "
+        "`revoke_facts_max_age`, 300 s), the same one module task per host. *Discovery*: the same after "
+        "`vpn_facts` found the servers in the run (one more module task per host: `revoke_facts_max_age: 0` or "
+        "no cache)." % USER,
         "Naive: 4 `ansible.builtin.command` tasks (`ocpasswd -l`, `occtl show user`, `occtl disconnect user`, "
         "`occtl show user` until gone, `delay: 0.2`) with Ansible's default `forks: 5`, and again with forks = N.",
         "Time = wall time of the whole `ansible-playbook` run (start-up and the report included); %d samples per "
         "variant and N, variants alternating; untimed reset (unlock, reconnect) before each run." % res["samples"],
     ])
-    out += ["", "| N | ours, named | ours, discovery | naive, forks 5 | **naive / ours named** (goal >= 2x) "
-            "| naive / ours discovery | naive, forks N | naive N / ours named | ours named per host "
-            "| naive 5 per host |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out += ["", "| N | ours, named | ours, cached facts | ours, discovery | naive, forks 5 "
+            "| **naive / ours named** (goal >= 2x) | **naive / ours cached** (goal >= 2x) | naive / ours discovery "
+            "| naive, forks N | naive N / ours named | ours cached per host | naive 5 per host |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n in res["ns"]:
         d = res["by_n"][str(n)]["runs"]
-        r5 = _ratio(d, "pinned", "naive5")
-        out.append("| %d | %s | %s | %s | **%s** %s | %s | %s | %s | %s | %s |" % (
-            n, benchlib.fmt_spread(_wall(d, "pinned")), benchlib.fmt_spread(_wall(d, "ours")),
-            benchlib.fmt_spread(_wall(d, "naive5")), benchlib.fmt_ratio(r5), "met" if r5["median"] >= 2 else "not met",
-            benchlib.fmt_ratio(_ratio(d, "ours", "naive5")), benchlib.fmt_spread(_wall(d, "naiveN")),
-            benchlib.fmt_ratio(_ratio(d, "pinned", "naiveN")),
-            benchlib.fmt_s(_wall(d, "pinned")["median"] / n), benchlib.fmt_s(_wall(d, "naive5")["median"] / n)))
+        r5, rc = _ratio(d, "pinned", "naive5"), _ratio(d, "cached", "naive5")
+        out.append("| %d | %s | %s | %s | %s | **%s** %s | **%s** %s | %s | %s | %s | %s | %s |" % (
+            n, benchlib.fmt_spread(_wall(d, "pinned")), benchlib.fmt_spread(_wall(d, "cached")),
+            benchlib.fmt_spread(_wall(d, "ours")), benchlib.fmt_spread(_wall(d, "naive5")),
+            benchlib.fmt_ratio(r5), _met(r5["median"]).strip("*"), benchlib.fmt_ratio(rc),
+            _met(rc["median"]).strip("*"), benchlib.fmt_ratio(_ratio(d, "ours", "naive5")),
+            benchlib.fmt_spread(_wall(d, "naiveN")), benchlib.fmt_ratio(_ratio(d, "pinned", "naiveN")),
+            benchlib.fmt_s(_wall(d, "cached")["median"] / n), benchlib.fmt_s(_wall(d, "naive5")["median"] / n)))
     n_max = str(max(res["ns"]))
     runs = res["by_n"][n_max]["runs"]
     if runs.get("pinned") and runs["pinned"][0].get("tasks"):
         out += ["", "### Where the time goes (N=%s, first sample, slowest host per task)" % n_max, ""]
-        for name, label in (("pinned", "revoke.yml, servers named"), ("ours", "revoke.yml, discovery"),
-                            ("naive5", "naive play")):
+        for name, label in (("pinned", "revoke.yml, servers named"), ("cached", "revoke.yml, cached facts"),
+                            ("ours", "revoke.yml, discovery"), ("naive5", "naive play")):
+            if not runs.get(name):
+                continue
             tasks = runs[name][0]["tasks"]
             total = sum(tasks.values())
             out.append("- %s: %d tasks, %s in tasks of %s wall: %s." % (
@@ -252,15 +297,15 @@ def render(run, res):
     out += ["", "How the figures come about: the controller and all N hosts share this machine's 2 CPUs, so a round "
             "of tasks over N hosts costs about N times the CPU of one module run (on the host about 180 ms of "
             "Python for Ansible's module wrapper alone, the same for `command` and for our modules). What counts is "
-            "the number of module runs per host: 4 for the naive play, 1 for `revoke.yml` with the servers named, "
-            "2 with discovery (`vpn_facts` first). `ansible-playbook`'s own start (about 0.6 s) and the play's cheap "
+            "the number of module runs per host: 4 for the naive play, 1 for `revoke.yml` with the servers named "
+            "or taken from fresh cached facts, 2 with discovery in the run (`vpn_facts` first). `ansible-playbook`'s own start (about 0.6 s) and the play's cheap "
             "controller-side steps (the check of the request, skipped includes, the report) are paid once per run "
             "and weigh most at N=5. Forks: `revoke.yml` runs with one fork per host (the bench passes forks = N; "
             "set `forks` in ansible.cfg or `-f` to the fleet size, since each fork mostly waits on its host); the "
             "naive play with the same forks gains little here because the CPUs, not the forks, are the limit "
             "(column *naive, forks N*). On a real fleet each host does its part on its own CPUs and wall time "
             "follows the number of sequential task rounds instead: 4 x ceil(N/5) for the naive play against 1 "
-            "(named) or 2 (discovery) for `revoke.yml`.",
+            "(named, cached facts) or 2 (discovery) for `revoke.yml`.",
             "",
             "Limits: all hosts are containers on the same 2-core machine as the controller, so the hosts' own "
             "work competes with the controller's forks for the same CPUs (a real fleet's hosts do their work "

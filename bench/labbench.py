@@ -166,7 +166,7 @@ def push_pylib(host):
     dest = PYLIB + "/ansible_collections/vpnfleet/control/plugins/module_utils"
     lab("exec", host, "--", "mkdir", "-p", dest)
     for name in ("_common.py", "_ocserv_client.py", "_ocserv_names.py", "_ocserv_parsers.py", "_ocserv_state.py",
-                 "_openvpn_mgmt.py"):
+                 "_openvpn_client.py", "_openvpn_parsers.py", "_openvpn_state.py"):
         with open(os.path.join(benchlib.REPO_ROOT, "plugins", "module_utils", name)) as f:
             lab("exec", host, "--", "sh", "-c", "cat > %s/%s" % (dest, name), input=f.read())
 

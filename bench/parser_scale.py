@@ -9,7 +9,7 @@ occtl ``-j`` output with 10,000 users / sessions and OpenVPN ``status 3`` with 1
   modules return (``normalize_user`` / ``normalize_session``). Goal: parsing <= 1.5x json.loads.
   ocserv <= 1.3 prints invalid JSON for sessions (trailing commas): there the baseline is
   ``json.loads`` of the same bytes with the trailing commas removed (the repair done untimed).
-* OpenVPN: ``_openvpn_mgmt.parse_status`` of the ``status 3`` lines (goal < 100 ms), and the whole
+* OpenVPN: ``_openvpn_parsers.parse_status`` of the ``status 3`` lines (goal < 100 ms), and the whole
   ``ManagementClient.status(3)`` (socket read, line splitting, parsing) against an in-process
   peer that replays the bytes over a socketpair.
 * Previous parsers (bench/candidates.py): the parsers as they were before their fast paths, timed
@@ -42,7 +42,7 @@ benchlib.ensure_import_path()
 import candidates  # noqa: E402
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as ocp  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op  # noqa: E402
 
 OCCTL_CASES = [
     # (label, ocserv version, capture, normaliser)
@@ -146,7 +146,7 @@ def candidates_agree():
                 lines = data.split("\r\n")
                 if "END" in lines:
                     lines = lines[:lines.index("END")]
-                if candidates.parse_status(lines) != om.parse_status(lines):
+                if candidates.parse_status(lines) != op.parse_status(lines):
                     raise SystemExit("previous parse_status differs on %s" % path)
                 checked += 1
     return checked
@@ -178,7 +178,7 @@ def client_status(payload, banner):
     ours, theirs = socket.socketpair()
     peer = ReplayPeer(theirs, banner, payload)
     peer.start()
-    client = om.ManagementClient(socket_path="bench-replay", timeout=30, connector=lambda: ours)
+    client = oc.ManagementClient(socket_path="bench-replay", timeout=30, connector=lambda: ours)
     with client:
         st = client.status(3)
     peer.join(10)
@@ -242,7 +242,7 @@ def main(argv=None):
         banner = b">INFO:OpenVPN Management Interface Version %d -- type 'help' for more info\r\n" % (
             6 if version.startswith("2.7") else 5)
         lines = text.split("\r\n")
-        st = om.parse_status(lines)
+        st = op.parse_status(lines)
         assert len(st["clients"]) == n and len(st["routes"]) == n and not st["rejected"], "bad scaled input"
         assert len(client_status(payload, banner)["clients"]) == n
         sys.stderr.write("openvpn %s: %d bytes\n" % (label, len(payload)))
@@ -250,15 +250,15 @@ def main(argv=None):
         # parse alone (the text already split into lines, as the client hands it over)
         if candidates.parse_status(lines) != st:
             raise SystemExit("previous parse_status differs on %s" % label)
-        p = benchlib.paired(lambda: om.parse_status(lines), lambda: candidates.parse_status(lines), samples)
+        p = benchlib.paired(lambda: op.parse_status(lines), lambda: candidates.parse_status(lines), samples)
         parse = benchlib.summary(p["subject"])
         cpu = []
         for _round in range(samples):
             c0 = time.thread_time()
-            om.parse_status(lines)
+            op.parse_status(lines)
             cpu.append(time.thread_time() - c0)
         if version == "2.6.14":
-            results["profile_status"] = profile_top(lambda: om.parse_status(lines))
+            results["profile_status"] = profile_top(lambda: op.parse_status(lines))
         # whole client: socket read + line splitting + parse; baseline: the same bytes read raw
 
         def raw_read():
@@ -287,7 +287,7 @@ def main(argv=None):
         row["split_lines"] = time.perf_counter() - t0
         if not args.quick:
             row["memory_parse"] = mem_series(
-                lambda k: gen_inputs.openvpn_status_scaled(version, k).split("\r\n"), om.parse_status)
+                lambda k: gen_inputs.openvpn_status_scaled(version, k).split("\r\n"), op.parse_status)
         results["status"].append(row)
 
     run.finish(results, render(run, results))
@@ -396,7 +396,7 @@ def render(run, res):
                    "int-ness are decided once per HEADER (`_column_plan`), rows are recognised by tag and the "
                    "HEADER's separator without a regex and built from that plan (`_planned_row`), and "
                    "`[proto:]IPv4:port` addresses are split without the regex of `split_real_address` "
-                   "(`plugins/module_utils/_openvpn_mgmt.py`)." % (
+                   "(`plugins/module_utils/_openvpn_parsers.py`)." % (
                        n, n, ", ".join("`%s` %.0f%%" % (w, share * 100) for w, share in res["profile_status"])))
     out += ["- *Previous parser* (`bench/candidates.py`, not used by the collection): the parsers as they were "
             "before these fast paths (occtl: the tolerant reader for every output; OpenVPN: key, int-ness and "

@@ -137,7 +137,7 @@ INSIDE = r"""
 import json, subprocess, time
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client as occ
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_state as ocs
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc
 R = "%(remote)s"
 out = {"user": [], "ban": [], "ovpn": []}
 
@@ -162,7 +162,7 @@ for _ in range(%(n)d):
     total = time.perf_counter() - t0
     out["ban"].append({"total": total, "calls": calls(c)})
     t0 = time.perf_counter()
-    with om.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
+    with oc.ManagementClient(socket_path="%(osock)s", timeout=10) as m:
         m.status(3)
     out["ovpn"].append({"total": time.perf_counter() - t0})
 print(json.dumps(out))

@@ -11,7 +11,7 @@ Public pieces (other modules import them, keep them stable):
   reader where it must); ``tolerant_records(text)`` - the same by the tolerant reader alone.
 * ``normalize_user(record)``, ``normalize_session``, ``normalize_status``, ``normalize_ban``,
   ``normalize_ban_point``, ``normalize_iroute`` - one occtl JSON element to the collection's shape.
-* ``parse_interval``, ``derive_epoch``, ``to_int``, ``to_bool``, ``parse_version``, ``version_tuple``,
+* ``parse_interval``, ``derive_epoch``, ``to_bool``, ``parse_version``, ``version_tuple``,
   ``check_sid`` - occtl's values read.
 
 The occtl behaviour this relies on, checked on ocserv 1.1.6, 1.3.0 and 1.5.0, is described in the
@@ -27,7 +27,6 @@ import os
 import re
 import time
 
-# to_int lives in _common (every family reads numbers); it stays importable from here
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list, to_int
 
 

@@ -4,7 +4,7 @@
 """OpenVPN 2 configuration files (private to the collection): what a configuration says about its
 management interface, role, files and privileges, the files an instance re-reads on SIGHUP, its
 Debian systemd unit, and the instances of a host found through their configurations and run
-directories. Pure reading: nothing here connects to a management interface (``_openvpn_mgmt`` does)."""
+directories. Pure reading: nothing here connects to a management interface (``_openvpn_client`` does)."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -14,8 +14,8 @@ import time
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, check_timeout, is_socket
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_config import ocserv_candidates
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_config import openvpn_candidates, reread_files
 
@@ -138,7 +138,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
         params = dict(socket=mgmt.get("socket"), host=mgmt.get("host"), port=mgmt.get("port"),
                       password=mgmt.get("password"), timeout=timeout,
                       password_file=mgmt.get("password_file") if mgmt.get("password") is None else None)
-        client = _openvpn_mgmt.client_from_params(params, connector=(lambda: connector(cand)) if connector else None)
+        client = _openvpn_client.client_from_params(params, connector=(lambda: connector(cand)) if connector else None)
         with client:
             version = client.version()
             out["version"] = version.get("openvpn")
@@ -149,7 +149,7 @@ def gather_openvpn(cand, timeout, details, connector=None):
             if not out["held"]:
                 try:
                     status = client.status(3)
-                except _openvpn_mgmt.CommandError:
+                except _openvpn_client.CommandError:
                     status = None   # client mode or held: no client list
                 if status is not None and (status.get("clients") or status.get("title")):
                     clients = status.get("clients", [])
@@ -182,7 +182,7 @@ def gather_openvpn3(timeout, details, runner=None, busctl=None, installed=None):
     if not out["present"]:
         return out
     try:
-        client = _openvpn3.OpenVPN3Client(timeout=timeout, runner=runner, busctl=busctl)
+        client = _openvpn3_client.OpenVPN3Client(timeout=timeout, runner=runner, busctl=busctl)
         out["version"] = client.version()
         sessions = client.sessions(statistics=details)
     except VpnControlError as exc:
@@ -243,7 +243,7 @@ def gather(params, occtl_runner=None, mgmt_connector=None, busctl_runner=None, b
         families = set(["ocserv", "openvpn", "openvpn3"])
     timeout = check_timeout(params["timeout"])
     details = params["details"]
-    facts = {"gathered_at": int(time.time())}
+    facts = {"gathered_at": int(time.time()), "gathered": sorted(families)}
 
     ocserv_instances = []
     if "ocserv" in families:

@@ -14,8 +14,8 @@ their arguments to :func:`run_source` with the family's name. Everything they sh
 
 Reading and parsing the servers is not done here: it is the collection's own code, used as is
 (``_ocserv_events`` for ``occtl show events``, ``_ocserv_client.OcctlClient`` for users and bans,
-``_openvpn_mgmt.ManagementClient`` + ``parse_status`` for OpenVPN 2, ``_openvpn3.OpenVPN3Client``
-for OpenVPN 3).
+``_openvpn_client.ManagementClient`` + ``_openvpn_parsers.parse_status`` for OpenVPN 2,
+``_openvpn3_client.OpenVPN3Client`` for OpenVPN 3).
 
 Needs Python 3.9+ (asyncio); runs where ansible-rulebook runs, never on a managed host.
 """
@@ -54,12 +54,9 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_events im
     parse_event,
     parse_user_row,
 )
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
-    ManagementClient,
-    parse_status,
-    read_password_file,
-)
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import (
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import ManagementClient, read_password_file
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import parse_status
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3_client import (
     OpenVPN3Client,
     subprocess_runner,
 )

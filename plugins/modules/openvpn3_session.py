@@ -165,128 +165,13 @@ error_kind:
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import (
-    CONNECTED,
-    PAUSED,
-    OpenVPN3Client,
-    check_selectors,
-)
-
-# States from which "connected" is reached by waiting, without any call.
-ON_THE_WAY = ("connecting", "resuming", "reconnecting", "initialized")
-
-
-def describe(selector):
-    key, value = selector
-    return "%s %r" % (key.replace("_", " "), value)
-
-
-class Runner(object):
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.check = module.check_mode
-        self.actions = []
-        self.changed = False
-        self.before = {}
-        self.after = {}
-
-    def act(self, path, action, changes=True):
-        self.actions.append({"path": path, "action": action})
-        if changes:
-            self.changed = True
-
-    def cleanup(self):
-        stale = self.client.stale_sessions()
-        for item in stale:
-            self.before[item["path"]] = "stale"
-            self.after[item["path"]] = "absent"
-            self.act(item["path"], "disconnect")
-            if not self.check:
-                try:
-                    self.client.disconnect(item["path"])
-                except VpnControlError as exc:
-                    if exc.kind != "not_found":
-                        raise
-                self.client.wait_gone(item["path"])
-        return stale
-
-    def connected(self, session):
-        path, state = session["path"], session["state"]
-        if state == "connected":
-            return
-        if state == "paused":
-            self.act(path, "resume")
-            if not self.check:
-                self.client.resume(path)
-                self.client.wait_status(path, (CONNECTED,))
-        elif state == "pausing":
-            self.act(path, "resume")
-            if not self.check:
-                self.client.wait_status(path, (PAUSED, CONNECTED))
-                if self.client.get_status(path)["minor"] == PAUSED:
-                    self.client.resume(path)
-                self.client.wait_status(path, (CONNECTED,))
-        elif state in ON_THE_WAY:
-            # Not changed by this task: the session is getting there by itself.
-            self.act(path, "wait", changes=False)
-            if not self.check:
-                self.client.wait_status(path, (CONNECTED,))
-        else:
-            raise VpnControlError(
-                "session %s is %s (%s) and cannot be resumed; use state=restarted or state=absent"
-                % (path, state, (session.get("status") or {}).get("text") or session.get("error")),
-                kind="invalid_state")
-        self.after[path] = "connected"
-
-    def paused(self, session):
-        path, state = session["path"], session["state"]
-        if state == "paused":
-            return
-        if state == "unavailable":
-            raise VpnControlError("session %s cannot be read (%s); it cannot be paused"
-                                  % (path, session.get("error")), kind="invalid_state")
-        self.act(path, "pause")
-        if not self.check:
-            if state != "pausing":
-                self.client.pause(path, self.module.params["reason"])
-            self.client.wait_status(path, (PAUSED,))
-        self.after[path] = "paused"
-
-    def restarted(self, session):
-        path = session["path"]
-        self.act(path, "restart")
-        if not self.check:
-            self.client.restart_and_wait(path)
-        self.after[path] = "connected"
-
-    def absent(self, session):
-        path = session["path"]
-        self.act(path, "disconnect")
-        if not self.check:
-            try:
-                self.client.disconnect(path)
-            except VpnControlError as exc:
-                if exc.kind != "not_found":
-                    raise
-            self.client.wait_gone(path)
-        self.after[path] = "absent"
-
-    def start(self, config_name):
-        self.act(None, "start")
-        if self.check:
-            self.after["(new session of %s)" % config_name] = "connected"
-            return None
-        path = self.client.start(config_name)
-        self.actions[-1]["path"] = path
-        self.before[path] = "absent"
-        self.after[path] = "connected"
-        return path
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3_client import OpenVPN3Client, check_selectors, connection_argument_spec
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3_state import ensure_sessions
 
 
 def main():
     module = VpnModule(
-        argument_spec=dict(
+        argument_spec=connection_argument_spec(
             path=dict(type="str"),
             config_name=dict(type="str"),
             interface=dict(type="str"),
@@ -294,7 +179,6 @@ def main():
             cleanup=dict(type="bool", default=False),
             multiple=dict(type="bool", default=False),
             reason=dict(type="str", default="paused by vpnfleet.control"),
-            timeout=dict(type="float", default=30),
         ),
         mutually_exclusive=[["path", "config_name", "interface"]],
         supports_check_mode=True,
@@ -312,63 +196,15 @@ def main():
                          error_kind="invalid")
     state = params["state"] or "connected"
 
-    runner = None
-    cleaned = []
     try:
         check_selectors(path=params["path"], config_name=params["config_name"], interface=params["interface"],
                         reason=params["reason"])
         client = OpenVPN3Client(timeout=params["timeout"])
-        runner = Runner(module, client)
-        if params["cleanup"]:
-            cleaned = runner.cleanup()
-        sessions = []
-        if selector:
-            gone = set(item["path"] for item in cleaned)
-            paths = [p for p in client.select(**dict([selector])) if p not in gone]
-            if len(paths) > 1 and not params["multiple"]:
-                raise VpnControlError(
-                    "more than one session (%d) was started from the configuration profile %r: %s; "
-                    "select one by path or interface, or set multiple=true"
-                    % (len(paths), params["config_name"], ", ".join(paths)),
-                    kind="ambiguous", paths=paths)
-            sessions = client.sessions(paths, statistics=False)
-            for session in sessions:
-                runner.before[session["path"]] = session["state"]
-                runner.after[session["path"]] = session["state"]
-            if not sessions:
-                if state == "absent":
-                    pass
-                elif params["config_name"] and state in ("connected", "restarted"):
-                    new = runner.start(params["config_name"])
-                    if new:
-                        paths = [new]
-                else:
-                    raise VpnControlError("no OpenVPN 3 session with %s is visible to this user"
-                                          % describe(selector), kind="not_found")
-            for session in sessions:
-                getattr(runner, state)(session)
-            if state == "absent" or module.check_mode:
-                final = [] if state == "absent" else sessions
-            else:
-                final = client.sessions(paths)
-        else:
-            final = []
+        result = ensure_sessions(client, params, module.check_mode, selector, state)
     except VpnControlError as exc:
-        kwargs = exc.fail_kwargs()
-        if runner is not None:
-            kwargs.setdefault("changed", runner.changed)
-            kwargs.setdefault("actions", runner.actions)
-        module.fail_json(**kwargs)
-
-    result = dict(
-        changed=runner.changed,
-        sessions=final,
-        session=final[0] if final else None,
-        actions=runner.actions,
-        cleaned_up=cleaned,
-    )
-    if module._diff:
-        result["diff"] = dict(before=runner.before, after=runner.after)
+        module.fail_json(**exc.fail_kwargs())
+    if not module._diff:
+        result.pop("diff")
     module.exit_json(**result)
 
 

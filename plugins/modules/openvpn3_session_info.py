@@ -187,17 +187,16 @@ sessions:
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import OpenVPN3Client, check_selectors
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3_client import OpenVPN3Client, check_selectors, connection_argument_spec
 
 
 def main():
     module = VpnModule(
-        argument_spec=dict(
+        argument_spec=connection_argument_spec(
             path=dict(type="str"),
             config_name=dict(type="str"),
             interface=dict(type="str"),
             statistics=dict(type="bool", default=True),
-            timeout=dict(type="float", default=30),
         ),
         supports_check_mode=True,
     )

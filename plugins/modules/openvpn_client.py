@@ -160,128 +160,10 @@ management_version:
   type: int
 """
 
-import time
-
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
-    ManagementError,
-    address_kill_command,
-    client_from_params,
-    client_kill_command,
-    client_summary,
-    module_kwargs,
-    parse_status,
-    split_real_address,
-)
-
-POLL_INTERVAL = 0.5
-
-
-def _address_matcher(value):
-    """A predicate for one ``real_address`` value: ``IP:port``, ``[IPv6]:port``, ``IP`` or ``IPv6``."""
-    _proto, address, host, port = split_real_address(value.strip())
-    if address.count(":") > 1 and not address.startswith("["):
-        # A bare IPv6 address: write [addr]:port to select one port.
-        host, port = address, None
-    elif port is None:
-        host = address.strip("[]")
-    if port is None:
-        def match(client):
-            return client.get("real_ip") == host
-    else:
-        def match(client):
-            return client.get("real_ip") == host and client.get("real_port") == port
-    return match
-
-
-def select_clients(clients, params):
-    """The clients matching any selector value, in status order, without repeats."""
-    names = set(params.get("common_name") or [])
-    ids = set(params.get("client_id") or [])
-    users = set(params.get("username") or [])
-    addresses = [_address_matcher(value) for value in params.get("real_address") or []]
-    selected = []
-    seen = set()
-    for client in clients:
-        hit = (
-            client.get("common_name") in names
-            or client.get("client_id") in ids
-            or (client.get("username") is not None and client.get("username") in users)
-            or any(match(client) for match in addresses)
-        )
-        key = client.get("client_id"), client.get("real_address")
-        if hit and key not in seen:
-            seen.add(key)
-            selected.append(client)
-    return selected
-
-
-def _current_clients(client):
-    """Clients in the status (empty while the daemon is held)."""
-    reply = client.command("status 3", check=False)
-    if not reply.ok:
-        if "not supported by the current daemon mode" in reply.text:
-            return []
-        raise ManagementError("OpenVPN management command 'status 3' failed: %s" % reply.text,
-                              kind="command_error")
-    return parse_status(reply.lines)["clients"]
-
-
-def run(module, client):
-    params = module.params
-    selected = select_clients(_current_clients(client), params)
-    result = {"killed": [], "commands": [], "management_version": client.management_version}
-    before = [client_summary(c) for c in selected]
-    result["diff"] = {"before": {"clients": before}, "after": {"clients": []}}
-    if not selected:
-        result["changed"] = False
-        return result
-    if module.check_mode:
-        result["killed"] = before
-        result["changed"] = True
-        return result
-    killed = []
-    for target in selected:
-        if params["method"] == "address":
-            command = address_kill_command(target, client.management_version)
-        else:
-            if target.get("client_id") is None:
-                raise ManagementError(
-                    "The status has no client id for %s (OpenVPN older than 2.4?); use method=address."
-                    % target.get("common_name"), kind="invalid")
-            command = client_kill_command(target["client_id"], params["kill"], params.get("kill_message"))
-        result["commands"].append(command)
-        reply = client.command(command, check=False)
-        if reply.ok:
-            killed.append(target)
-        elif "not found" in reply.text or "client-kill command failed" in reply.text:
-            # The client left between the status and the kill.
-            continue
-        else:
-            raise ManagementError(
-                "OpenVPN management command %r failed: %s" % (command, reply.text),
-                kind="command_error",
-                killed=[client_summary(c) for c in killed],
-            )
-    result["killed"] = [client_summary(c) for c in killed]
-    result["changed"] = bool(killed)
-    if killed and params["wait"]:
-        deadline = time.time() + params["timeout"]
-        ids = set((c.get("client_id"), c.get("real_address")) for c in killed)
-        while True:
-            present = [c for c in _current_clients(client) if (c.get("client_id"), c.get("real_address")) in ids]
-            if not present:
-                break
-            if time.time() >= deadline:
-                names = ", ".join("%s (id %s)" % (c.get("common_name"), c.get("client_id")) for c in present)
-                raise ManagementError(
-                    "The killed clients are still listed by the server after %ss: %s" % (params["timeout"], names),
-                    kind="timeout",
-                    killed=result["killed"],
-                    changed=True,
-                )
-            time.sleep(POLL_INTERVAL)
-    return result
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import client_from_params, module_kwargs
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import ManagementError
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_state import ensure_clients
 
 
 def main():
@@ -303,7 +185,7 @@ def main():
     )
     try:
         with client_from_params(module.params) as client:
-            result = run(module, client)
+            result = ensure_clients(client, module.params, module.check_mode)
     except ManagementError as exc:
         module.fail_json(**exc.fail_kwargs())
     module.exit_json(**result)

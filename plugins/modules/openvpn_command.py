@@ -126,14 +126,14 @@ error_kind:
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import (
     CommandError,
-    ManagementError,
     client_from_params,
     command_is_read_only,
     module_kwargs,
     split_command,
 )
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import ManagementError
 
 REFUSED = {
     "quit": "the module ends the session itself",

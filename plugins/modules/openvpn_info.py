@@ -252,50 +252,9 @@ status_updated:
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
-    ManagementError,
-    client_from_params,
-    module_kwargs,
-    parse_status,
-)
-
-GATHER = ["status", "version", "state", "load_stats", "pid"]
-
-
-def gather_info(client, gather):
-    """Read what ``gather`` asks for in the open session ``client``."""
-    result = {}
-    if "version" in gather:
-        result["version"] = client.version()
-    if "pid" in gather:
-        result["pid"] = client.pid()
-    if "state" in gather:
-        result["state"] = client.state()
-    if "load_stats" in gather:
-        result["load_stats"] = client.load_stats()
-    warnings = []
-    held = client.is_held()
-    if "status" in gather:
-        reply = client.command("status 3", check=False)
-        if reply.ok:
-            status = parse_status(reply.lines)
-            result["clients"] = status["clients"]
-            result["routes"] = status["routes"]
-            result["global_stats"] = status["global_stats"]
-            result["status_updated"] = status["updated"]
-            for row in status["rejected"]:
-                warnings.append("Status row left out (its field count differs from its HEADER): %r" % row)
-        elif held or "not supported by the current daemon mode" in reply.text:
-            result["clients"] = []
-            result["routes"] = []
-            result["global_stats"] = {}
-        else:
-            raise ManagementError("OpenVPN management command 'status 3' failed: %s" % reply.text,
-                                  kind="command_error")
-    result["held"] = held
-    result["hold_flag"] = client.hold_flag
-    result["management_version"] = client.management_version
-    return result, warnings
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import client_from_params, module_kwargs
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import ManagementError
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_state import GATHER, gather_info
 
 
 def main():

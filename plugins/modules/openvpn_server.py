@@ -127,135 +127,10 @@ elapsed:
   type: float
 """
 
-import time
-
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import (
-    ManagementError,
-    client_from_params,
-    module_kwargs,
-    parse_hold,
-)
-
-SIGNALS = {"reloaded": "SIGHUP", "restarted": "SIGUSR1", "stopped": "SIGTERM"}
-
-
-def wait_connected(client, deadline, release, result, after_signal):
-    """Read real-time notifications until the daemon is CONNECTED again.
-
-    ``after_signal``: a RECONNECTING state must come first (a reload or
-    restart), else the first CONNECTED counts (after a hold release).
-    ``release``: release a new hold on the way.  Returns False when the
-    daemon holds again and may not be released.
-    """
-    restarted = not after_signal
-    while True:
-        note = client.wait_notification(lambda n: n.get("source") in ("STATE", "HOLD"), deadline)
-        if note is None:
-            raise ManagementError(
-                "The OpenVPN daemon was not CONNECTED again within %ss after the %s."
-                % (client.timeout, result.get("signal") or "hold release"),
-                kind="timeout", changed=True,
-            )
-        if note["source"] == "HOLD":
-            if not release:
-                return False
-            client.command("hold release")
-            result["hold_commands"].append("hold release")
-            restarted = True
-            continue
-        state = note["state"]["state"]
-        if state == "EXITING":
-            raise ManagementError(
-                "The OpenVPN daemon is exiting (%s) instead of coming back." % note["state"].get("description"),
-                kind="connection_lost", changed=True,
-            )
-        if state == "RECONNECTING":
-            restarted = True
-        elif state == "CONNECTED" and restarted:
-            return True
-
-
-def run(module, client, result):
-    params = module.params
-    hold_option = params["hold"]
-    desired = params["state"]
-    release = hold_option in ("released", "off")
-    result["pid"] = client.pid()
-    flag = parse_hold(client.command("hold").text)
-    held = client.hold_waiting
-    changed = False
-    plan = []
-    if hold_option == "off" and flag:
-        plan.append("hold off")
-    if hold_option == "on" and not flag:
-        plan.append("hold on")
-    if release and held:
-        plan.append("hold release")
-    if desired is not None:
-        changed = True
-    changed = changed or bool(plan)
-    if module.check_mode:
-        result["hold_commands"] = plan
-        result["signal"] = SIGNALS.get(desired)
-        result["held"] = held and not release
-        result["hold_flag"] = {"hold off": 0, "hold on": 1}.get(plan[0], flag) if plan else flag
-        result["state"] = client.state()
-        result["changed"] = changed
-        return result
-    if held and desired is not None and not release:
-        raise ManagementError(
-            "The OpenVPN daemon is waiting for 'hold release' and ignores signals while held; "
-            "add hold=released (or off) to release it first.",
-            kind="held",
-        )
-    started = time.time()
-    deadline = started + params["timeout"]
-    watch = params["wait"] and (release and held or desired in ("reloaded", "restarted"))
-    if watch:
-        client.command("state on")
-    # Real-time lines seen so far (the >HOLD after the banner, ...) are history.
-    client.pop_notifications()
-    for command in plan:
-        client.command(command)
-        result["hold_commands"].append(command)
-        if command == "hold release":
-            client.hold_waiting = False
-    if release and held and params["wait"]:
-        wait_connected(client, deadline, release, result, after_signal=False)
-    if desired is not None:
-        signal = SIGNALS[desired]
-        result["signal"] = signal
-        client.command("signal %s" % signal)
-        if desired == "stopped":
-            if params["wait"]:
-                try:
-                    while client.wait_notification(lambda n: False, deadline) is None:
-                        if time.time() >= deadline:
-                            raise ManagementError(
-                                "The OpenVPN daemon still answers %ss after SIGTERM." % params["timeout"],
-                                kind="timeout", changed=True,
-                            )
-                except ManagementError as exc:
-                    if exc.kind != "connection_lost":
-                        raise
-            result.update(held=False, hold_flag=None, state={}, changed=True)
-            result["elapsed"] = round(time.time() - started, 3)
-            return result
-        if params["wait"]:
-            deadline = time.time() + params["timeout"]
-            if not wait_connected(client, deadline, release, result, after_signal=True):
-                client.hold_waiting = True
-                module.warn("The daemon holds again after the %s (hold flag set); it waits for 'hold release'. "
-                            "Use hold=released to release it." % signal)
-    result["elapsed"] = round(time.time() - started, 3)
-    if watch:
-        client.command("state off")
-    result["state"] = client.state()
-    result["hold_flag"] = parse_hold(client.command("hold").text)
-    result["held"] = client.hold_waiting
-    result["changed"] = changed
-    return result
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import client_from_params, module_kwargs
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import ManagementError
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_state import ensure_server
 
 
 def main():
@@ -283,7 +158,7 @@ def main():
                 module.exit_json(**result)
             raise
         try:
-            run(module, client, result)
+            ensure_server(client, module.params, module.check_mode, result, module.warn)
         finally:
             client.close()
     except ManagementError as exc:

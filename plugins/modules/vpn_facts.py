@@ -445,6 +445,15 @@ ansible_facts:
         gathered_at:
           description: When the facts were gathered (epoch seconds, for cached facts).
           type: int
+        gathered:
+          description:
+            - The server families these facts cover (the I(gather) option, C(all) spelled out), sorted.
+            - A family not listed was not looked at, so its empty lists say nothing. Cached facts with
+              C(ocserv) and C(openvpn) here are a complete picture of the host's servers (C(vpnfleet.control.revoke)
+              relies on that).
+          type: list
+          elements: str
+          sample: [ocserv, openvpn, openvpn3]
 error_kind:
   description:
     - On failure, the cause (V(invalid) for invalid options, V(unreachable) when O(fail_on_unreachable=true)
@@ -456,7 +465,7 @@ error_kind:
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.module_utils import _vpn_facts
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import connection_argument_spec
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import connection_argument_spec
 
 # Replaceable in unit tests: occtl runner (argv, timeout) -> (rc, out, err); management
 # connector factory (instance dict) -> socket-like object or None; busctl runner and path;

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) vpnfleet.control contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Record the busctl replies that plugins/module_utils/_openvpn3.py parses, from a real host.
+"""Record the busctl replies that plugins/module_utils/_openvpn3_client.py reads, from a real host.
 
 The collection's own client drives a real OpenVPN 3 host (provisioned by lab/provision/openvpn3.yml:
 profile ``lab-vpn``, OpenVPN 2 server ``openvpn-server@o3lab``, user ``o3user``) through every state
@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # The checkout is the collection root: make it importable as ansible_collections.vpnfleet.control.
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c, _openvpn3_parsers as o3p  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError  # noqa: E402
 
 PROFILE = "lab-vpn"
@@ -110,7 +110,7 @@ def notes_device(c, path):
 def client(recorder, target, timeout=30):
     def pid_alive(pid):
         return target.sh("test -d /proc/%d && echo yes || echo no" % pid).strip() == "yes"
-    return o3.OpenVPN3Client(timeout=timeout, runner=recorder, busctl="busctl", pid_alive=pid_alive)
+    return o3c.OpenVPN3Client(timeout=timeout, runner=recorder, busctl="busctl", pid_alive=pid_alive)
 
 
 def temp_profiles(target, c, name, count):
@@ -123,7 +123,7 @@ def temp_profiles(target, c, name, count):
 
 def remove_profiles(c, paths):
     for path in paths:
-        c.call(o3.CONFIG_SERVICE, path, o3.CONFIG_IFACE, "Remove")
+        c.call(o3c.CONFIG_SERVICE, path, o3c.CONFIG_IFACE, "Remove")
 
 
 def baseline(c, device=None):
@@ -205,7 +205,7 @@ def main():
     c = client(rec, target)
     baseline(c, notes["device"])
     c.pause(main_path, "capture")
-    c.wait_status(main_path, (o3.PAUSED,))
+    c.wait_status(main_path, (o3p.PAUSED,))
     c.session(main_path)
     c.sessions()
     save("paused", {"path": main_path, "again": expect_error(c.pause, main_path, "capture")})
@@ -216,7 +216,7 @@ def main():
     baseline(c, notes_device(c, main_path))
     c.session(main_path)
     c.resume(main_path)
-    c.wait_status(main_path, (o3.CONNECTED,))
+    c.wait_status(main_path, (o3p.CONNECTED,))
     c.session(main_path)
     save("resumed", {"path": main_path, "again": expect_error(c.resume, main_path)})
     rec.take()
@@ -238,9 +238,9 @@ def main():
     c.sessions()
     notes = {"path": main_path}
     wait = client(rec, target, 5)
-    notes["wait_connected"] = expect_error(wait.wait_status, main_path, (o3.CONNECTED,))
+    notes["wait_connected"] = expect_error(wait.wait_status, main_path, (o3p.CONNECTED,))
     target.sh("systemctl start %s" % SERVER_UNIT)
-    c.wait_status(main_path, (o3.CONNECTED,))
+    c.wait_status(main_path, (o3p.CONNECTED,))
     c.session(main_path)
     save("reconnecting", notes)
 

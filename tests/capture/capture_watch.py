@@ -37,8 +37,8 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
 
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import ManagementClient  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import ManagementClient  # noqa: E402
 
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "watch")
 VERSIONS = {"bookworm": ("1.1.6", "2.6.14"), "trixie": ("1.3.0", "2.6.14"), "sid": ("1.5.0", "2.7.8"),
@@ -228,7 +228,7 @@ def capture_openvpn3(lab, host):
 
     def look(label):
         calls.append({"step": label, "calls": [], "time": time.time()})
-        client = o3.OpenVPN3Client(timeout=30, runner=runner, busctl="busctl")
+        client = o3c.OpenVPN3Client(timeout=30, runner=runner, busctl="busctl")
         sessions = client.sessions(statistics=False)
         return sessions
 

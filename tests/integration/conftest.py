@@ -216,14 +216,15 @@ class Lab:
         return proc
 
     def playbook(self, playbook, extra_vars=None, check=False, diff=False, limit=None, timeout=600,
-                 basedir=None):
+                 basedir=None, env=None):
         """Run real ``ansible-playbook`` against the lab -> :class:`PlaybookResult`.
 
         ``playbook``: a path, or YAML text (written to a temporary file in ``basedir``, default
         tests/integration, so relative paths resolve as for a file there). ``extra_vars``: dict
         (passed as JSON). ``check``/``diff``: ``--check``/``--diff``. ``limit``: host pattern
-        string or list. Uses the lab's inventory and ansible.cfg and the ``ansible.posix.json``
-        stdout callback. Never raises on a failed play: look at ``.rc``.
+        string or list. ``env``: more environment variables (e.g. a fact cache). Uses the lab's
+        inventory and ansible.cfg and the ``ansible.posix.json`` stdout callback. Never raises on a
+        failed play: look at ``.rc``.
         """
         tmp = None
         if isinstance(playbook, str) and ("\n" in playbook or not os.path.exists(playbook)):
@@ -244,14 +245,15 @@ class Lab:
             argv.append("--diff")
         if limit:
             argv += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
-        env = _env()
-        env["ANSIBLE_CONFIG"] = self.ansible_cfg
-        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
-        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
-        env["VFL_RUN_TOKEN"] = token = os.urandom(8).hex()
+        run_env = _env()
+        run_env.update(env or {})
+        run_env["ANSIBLE_CONFIG"] = self.ansible_cfg
+        run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+        run_env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        run_env["VFL_RUN_TOKEN"] = token = os.urandom(8).hex()
         try:
             proc = subprocess.run(argv, text=True, timeout=timeout, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(path)),
+                                  stderr=subprocess.PIPE, env=run_env, cwd=os.path.dirname(os.path.abspath(path)),
                                   check=False)
         finally:
             _reap_token(token)

@@ -165,7 +165,7 @@ def test_revoke_fails_where_the_name_can_come_back(fleet):
     lab = fleet
     res = lab.playbook(REVOKE, extra_vars={"revoke_users": [USER]}, check=True)
     assert res.rc != 0
-    failed = res.results("Fail the hosts where a revoked name can reconnect")
+    failed = res.results("Fail the hosts where the revocation did not complete or a revoked name can reconnect")
     for host in lab.groups["openvpn_servers"]:
         assert failed[host].get("failed"), (host, failed)
         assert "lab: %s" % USER in failed[host]["msg"] and "revoke_accept_reconnect" in failed[host]["msg"]
@@ -323,6 +323,118 @@ def test_revoke_refuses_an_empty_request(fleet):
     res = fleet.playbook(REVOKE, extra_vars={"revoke_users": []})
     assert res.rc != 0
     assert "Give revoke_users" in json.dumps(res.data)
+
+
+O3_CN = "o3lab-client"   # the certificate of the lab's OpenVPN 3 profile lab-vpn (lab/provision/openvpn3.yml)
+
+
+def o3_server_cns(lab, host):
+    """The common names the OpenVPN 2 server of the OpenVPN 3 sessions (o3lab) has connected."""
+    out = lab.run(host, "echo 'status 3' | socat -t 1 - UNIX-CONNECT:/run/openvpn-server/o3lab.sock").stdout
+    return [line.split("\t")[1] for line in out.splitlines() if line.startswith("CLIENT_LIST\t")]
+
+
+def o3_start(lab, host):
+    """Start a session of the profile, as its user would: the result of ``openvpn3 session-start``."""
+    return lab.run(host, ["timeout", "90", "openvpn3", "session-start", "--config", "lab-vpn"], check=False,
+                   timeout=120)
+
+
+def test_openvpn3_profile_is_refused_after_revoke(fleet):
+    """An OpenVPN 3 client: revoke disconnects its sessions and blocks its certificate's common name at the
+    server it connects to (client-config-dir); starting the profile again is refused. Reinstate lets the
+    same profile in again."""
+    lab = fleet
+    hosts = lab.groups["openvpn3_clients"]
+    extra = {"revoke_common_names": [O3_CN], "revoke_openvpn3_configs": ["lab-vpn"], "revoke_hosts": ",".join(hosts)}
+    for host in hosts:
+        if not o3_sessions(lab, host):   # the tests above disconnected the lab's session
+            assert o3_start(lab, host).returncode == 0, host
+        assert O3_CN in o3_server_cns(lab, host), host
+    try:
+        res = lab.playbook(REVOKE, extra_vars=extra)
+        assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+        text = "\n".join(report(res))
+        assert text.count("client-config-dir /etc/openvpn/server/o3lab/ccd: %s disabled" % O3_CN) == len(hosts), text
+        for host in hosts:
+            assert o3_sessions(lab, host) == [], host
+            assert "disable" in lab.run(host, ["cat", "/etc/openvpn/server/o3lab/ccd/" + O3_CN]).stdout, host
+            # the profile, started again by its user, is refused by the server
+            started = o3_start(lab, host)
+            assert started.returncode != 0, (host, started.stdout, started.stderr)
+            assert "authentication failed" in started.stdout + started.stderr, (host, started.stdout, started.stderr)
+            # the refused attempt leaves the server's list once the client has its AUTH_FAILED
+            assert ocs.wait_until(lambda: O3_CN not in o3_server_cns(lab, host), 60), o3_server_cns(lab, host)
+            lab.run(host, ["openvpn3", "session-manage", "--config", "lab-vpn", "--disconnect"], check=False)
+        # a second run changes nothing
+        res = lab.playbook(REVOKE, extra_vars=extra)
+        assert res.rc == 0 and all(res.stats[h]["changed"] == 0 for h in hosts), (res.stats, res.failures())
+        res = lab.playbook(REINSTATE, extra_vars=extra)
+        assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+        for host in hosts:
+            assert lab.run(host, ["test", "-e", "/etc/openvpn/server/o3lab/ccd/" + O3_CN], check=False).returncode != 0
+            # the same profile gets in again (and the lab has its live session back)
+            started = o3_start(lab, host)
+            assert started.returncode == 0, (host, started.stdout, started.stderr)
+            assert O3_CN in o3_server_cns(lab, host), host
+            assert len(o3_sessions(lab, host)) == 1, host
+    finally:
+        # whatever failed: the lab's profile is not left blocked, and has its one live session
+        for host in hosts:
+            lab.run(host, ["rm", "-f", "/etc/openvpn/server/o3lab/ccd/" + O3_CN], check=False)
+            if not o3_sessions(lab, host):
+                o3_start(lab, host)
+
+
+def test_revoke_and_reinstate_with_fresh_cached_facts(fleet, tmp_path):
+    """Fresh vpn_facts facts in the fact cache (as the fleet report leaves them): revoke and reinstate take
+    the servers from them and do not run vpn_facts; facts that are too old or incomplete are not used."""
+    lab = fleet
+    hosts = lab.groups["ocserv_servers"]
+    user = OTHER
+    cache = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
+             "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600"}
+    gather = """
+- hosts: %s
+  gather_facts: false
+  become: true
+  tasks:
+    - name: VPN facts
+      vpnfleet.control.vpn_facts: {gather: %s}
+"""
+    res = lab.playbook(gather % (",".join(hosts), "[all]"), env=cache)
+    assert res.rc == 0, res.failures()
+    # ocserv accounts only: no OpenVPN common name (the lab's OpenVPN instances are on these hosts too)
+    extra = {"revoke_users": [user], "revoke_common_names": [], "revoke_hosts": ",".join(hosts)}
+    res = lab.playbook(REVOKE, extra_vars=extra, env=cache)
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    text = "\n".join(report(res))
+    for host in hosts:
+        assert res.result("Find the VPN servers of the host", host).get("skipped"), host
+        got = res.results("Lock the ocserv accounts and terminate their sessions")[host]["results"][0]
+        assert got["accounts"] == [user] and got["terminated"] == [user], got
+        assert user not in [u["Username"] for u in ocserv_users(lab, host)], host
+        assert passwd_line(lab, host, user).split(":")[2].startswith("!"), host
+    assert text.count("servers taken from the facts gathered") == len(hosts), text
+    # too old (revoke_facts_max_age: 0) or incomplete (ocserv only): vpn_facts runs again
+    res = lab.playbook(REVOKE, extra_vars=dict(extra, revoke_facts_max_age=0), env=cache, check=True)
+    assert res.rc == 0, res.failures()
+    for host in hosts:
+        assert not res.result("Find the VPN servers of the host", host).get("skipped"), host
+    res = lab.playbook(gather % (",".join(hosts), "[ocserv]"), env=cache)
+    assert res.rc == 0, res.failures()
+    res = lab.playbook(REVOKE, extra_vars=extra, env=cache, check=True)
+    assert res.rc == 0, res.failures()
+    for host in hosts:
+        assert not res.result("Find the VPN servers of the host", host).get("skipped"), host
+    # the undo from fresh facts (the check-mode run above left complete ones in the cache)
+    res = lab.playbook(REINSTATE, extra_vars=extra, env=cache)
+    assert res.rc == 0, (res.failures(), res.stats, res.stderr[-3000:])
+    for host in hosts:
+        assert res.result("Find the VPN servers of the host", host).get("skipped"), host
+        assert not passwd_line(lab, host, user).split(":")[2].startswith("!"), host
+        # the next test expects the user connected again
+        ocs.connect_unit(lab, host, user)
 
 
 def test_revoke_with_the_servers_named_in_the_inventory(fleet):

@@ -26,7 +26,7 @@ import candidates  # noqa: E402  pylint: disable=wrong-import-position
 import gen_inputs  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as oc_parsers  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as om  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_parsers as op  # noqa: E402
 
 
 @pytest.mark.parametrize("version", ["1.1.6", "1.3.0", "1.5.0"])
@@ -53,7 +53,7 @@ def test_openvpn_scaled_status(version):
     text = gen_inputs.openvpn_status_scaled(version, 41)
     assert text.endswith("END\r\n")
     lines = text.split("\r\n")
-    status = om.parse_status(lines)
+    status = op.parse_status(lines)
     assert len(status["clients"]) == 41 and len(status["routes"]) == 41 and not status["rejected"]
     assert len(set(c["client_id"] for c in status["clients"])) == 41
     assert candidates.parse_status(lines) == status

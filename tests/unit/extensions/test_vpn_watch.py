@@ -33,8 +33,8 @@ if not os.path.isdir(os.path.join(REPO, "..", "..", "..", "ansible_collections")
 from ansible_collections.vpnfleet.control.plugins.module_utils import _vpn_watch as vw  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError  # noqa: E402
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import OcctlClient  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3 import OpenVPN3Client  # noqa: E402
-from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_mgmt import parse_status  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn3_client import OpenVPN3Client  # noqa: E402
+from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_parsers import parse_status  # noqa: E402
 
 
 def fixtures(family, pattern="*"):

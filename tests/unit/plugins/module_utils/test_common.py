@@ -20,7 +20,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
     from ansible_collections.vpnfleet.control.plugins.module_utils import _common
-from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _openvpn3
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _openvpn3_client
 
 VpnControlError = _common.VpnControlError
 
@@ -198,7 +198,7 @@ def test_occtl_runner_timeout_kills_the_group(tmp_path):
 def test_busctl_runner_timeout_kills_the_group(tmp_path):
     pidfile = str(tmp_path / "pid")
     with pytest.raises(VpnControlError) as err:
-        _openvpn3.subprocess_runner(["sh", "-c", "sleep 100 & echo $! > %s; wait" % pidfile], 0.3)
+        _openvpn3_client.subprocess_runner(["sh", "-c", "sleep 100 & echo $! > %s; wait" % pidfile], 0.3)
     assert err.value.kind == "timeout"
     assert err.value.msg.startswith("D-Bus call ") and err.value.msg.endswith("timed out after 0.3 s")
     assert _gone(_read_pid(pidfile))
@@ -206,12 +206,12 @@ def test_busctl_runner_timeout_kills_the_group(tmp_path):
 
 def test_busctl_runner_percent_in_argv():
     with pytest.raises(VpnControlError) as err:
-        _openvpn3.subprocess_runner(["sh", "-c", "sleep 10", "100%"], 0.2)
+        _openvpn3_client.subprocess_runner(["sh", "-c", "sleep 10", "100%"], 0.2)
     assert err.value.kind == "timeout" and "100%" in err.value.msg
 
 
 def test_busctl_runner_text():
-    rc, out, err = _openvpn3.subprocess_runner(["sh", "-c", "printf 'caf\\303\\251'; printf '\\377' >&2"], 5)
+    rc, out, err = _openvpn3_client.subprocess_runner(["sh", "-c", "printf 'caf\\303\\251'; printf '\\377' >&2"], 5)
     assert (rc, out, err) == (0, u"caf\u00e9", u"\ufffd")
 
 
@@ -221,5 +221,5 @@ def test_clients_refuse_bad_timeouts(timeout):
         _ocserv_client.OcctlClient(timeout=timeout)
     assert err.value.kind == "invalid"
     with pytest.raises(VpnControlError) as err:
-        _openvpn3.OpenVPN3Client(timeout=timeout, busctl="/bin/false", runner=lambda argv, t: (0, "", ""))
+        _openvpn3_client.OpenVPN3Client(timeout=timeout, busctl="/bin/false", runner=lambda argv, t: (0, "", ""))
     assert err.value.kind == "invalid"

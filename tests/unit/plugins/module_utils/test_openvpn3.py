@@ -14,10 +14,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c, _openvpn3_parsers as o3p
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c, _openvpn3_parsers as o3p
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures", "openvpn3"))
@@ -28,8 +28,8 @@ VERSIONS = replay.VERSIONS
 
 def client(rep, timeout=30, pid_alive=None):
     clock = replay.FakeClock()
-    return o3.OpenVPN3Client(timeout=timeout, runner=rep, busctl="/usr/bin/busctl", clock=clock,
-                             sleep=clock.sleep, pid_alive=pid_alive or (lambda pid: True))
+    return o3c.OpenVPN3Client(timeout=timeout, runner=rep, busctl="/usr/bin/busctl", clock=clock,
+                              sleep=clock.sleep, pid_alive=pid_alive or (lambda pid: True))
 
 
 def raw_props(rep, path):
@@ -130,7 +130,7 @@ def test_pause_then_wait(version):
     path = rep.notes()["path"]
     c = client(rep)
     c.pause(path, "capture")
-    assert c.wait_status(path, (o3.PAUSED,))["minor"] == 14
+    assert c.wait_status(path, (o3p.PAUSED,))["minor"] == 14
     assert rep.current == "paused"
 
 
@@ -140,7 +140,7 @@ def test_resume(version):
     path = rep.notes()["path"]
     c = client(rep)
     c.resume(path)
-    assert c.wait_status(path, (o3.CONNECTED,))["text"] == "Connection, Client connected"
+    assert c.wait_status(path, (o3p.CONNECTED,))["text"] == "Connection, Client connected"
     assert c.session(path)["state"] == "connected"
     with pytest.raises(VpnControlError) as err:
         c.resume(path)
@@ -181,7 +181,7 @@ def test_wait_for_connected_is_bounded(version):
     c = client(rep, timeout=budget)
     c.wait_status(path, (12,), failed=())  # the server is gone: the client reconnects
     with pytest.raises(VpnControlError) as err:
-        c.wait_status(path, (o3.CONNECTED,))
+        c.wait_status(path, (o3p.CONNECTED,))
     assert err.value.kind == "timeout"
     assert "did not reach Client connected within %g s (last status: Connection, Client reconnect)" % budget \
         in err.value.msg
@@ -192,7 +192,7 @@ def test_reconnecting_session_connects_again(version):
     rep = replay.Replay(version, "reconnecting")
     path = rep.notes()["path"]
     c = client(rep, timeout=60)
-    assert c.wait_status(path, (o3.CONNECTED,))["minor"] == 7
+    assert c.wait_status(path, (o3p.CONNECTED,))["minor"] == 7
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -321,16 +321,16 @@ def test_budget_is_passed_to_busctl():
 
 
 def test_status_text_rendering():
-    assert o3.status_text(0, 0, "") == "(No status)"
-    assert o3.status_text(2, 13, "Reason: Front-end request") == \
+    assert o3p.status_text(0, 0, "") == "(No status)"
+    assert o3p.status_text(2, 13, "Reason: Front-end request") == \
         "Connection, Client pausing connection: Reason: Front-end request"
-    assert o3.session_state(o3.normalize_status([2, 12, ""])) == "reconnecting"
-    assert o3.session_state(o3.normalize_status([0, 0, ""])) == "unknown"
-    assert o3.normalize_status(None) is None
+    assert o3p.session_state(o3p.normalize_status([2, 12, ""])) == "reconnecting"
+    assert o3p.session_state(o3p.normalize_status([0, 0, ""])) == "unknown"
+    assert o3p.normalize_status(None) is None
 
 
 def test_missing_busctl(monkeypatch):
-    monkeypatch.setattr(o3, "find_busctl", lambda paths=None: None)
+    monkeypatch.setattr(o3c, "find_busctl", lambda paths=None: None)
     with pytest.raises(VpnControlError) as err:
-        o3.OpenVPN3Client(timeout=1)
+        o3c.OpenVPN3Client(timeout=1)
     assert err.value.kind == "missing_binary"

@@ -17,10 +17,10 @@ from hypothesis import given, strategies as st
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c
 from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
 from ansible_collections.vpnfleet.control.plugins.modules import openvpn3_session, openvpn3_session_info
 from ansible.module_utils.testing import patch_module_args
@@ -49,7 +49,7 @@ def assert_options_end(argv):
 
 
 def client(rec):
-    return o3.OpenVPN3Client(timeout=5, runner=rec, busctl="/usr/bin/busctl")
+    return o3c.OpenVPN3Client(timeout=5, runner=rec, busctl="/usr/bin/busctl")
 
 
 DASHED = ["-h", "--help", "--user", "--address=unix:path=/tmp/x", "-", "--", "-C", "--timeout=0"]
@@ -66,7 +66,7 @@ def test_dashed_values_are_positional(value):
     for argv in rec.argvs:
         assert_options_end(argv)
         assert argv[-1] == value
-    assert rec.argvs[-1][5:] == ["call", o3.SESSIONS_SERVICE, PATH, o3.SESSIONS_IFACE, "Pause", "s", value]
+    assert rec.argvs[-1][5:] == ["call", o3c.SESSIONS_SERVICE, PATH, o3c.SESSIONS_IFACE, "Pause", "s", value]
 
 
 def test_every_call_ends_the_options():
@@ -91,8 +91,8 @@ def run(module, capsys, **args):
 @pytest.fixture
 def busctl(monkeypatch):
     rec = Recorder()
-    monkeypatch.setattr(o3, "subprocess_runner", rec)
-    monkeypatch.setattr(o3, "find_busctl", lambda paths=None: "/usr/bin/busctl")
+    monkeypatch.setattr(o3c, "subprocess_runner", rec)
+    monkeypatch.setattr(o3c, "find_busctl", lambda paths=None: "/usr/bin/busctl")
     return rec
 
 
@@ -172,13 +172,13 @@ _ELEMENT = st.text(alphabet="abcXYZ019_", min_size=1, max_size=8)
 @given(st.lists(_ELEMENT, min_size=1, max_size=5))
 def test_object_paths_accepted(elements):
     path = "/" + "/".join(elements)
-    assert o3.check_object_path(path) == path
+    assert o3c.check_object_path(path) == path
 
 
 @given(st.text(max_size=40))
 def test_object_path_property(text):
     try:
-        o3.check_object_path(text)
+        o3c.check_object_path(text)
     except VpnControlError as exc:
         assert exc.kind == "invalid"
         return
@@ -190,7 +190,7 @@ def test_object_path_property(text):
 def test_text_property(text):
     """Accepted text has no control or separator character; anything else is 'invalid'."""
     try:
-        o3.check_text(text, "config_name")
+        o3c.check_text(text, "config_name")
     except VpnControlError as exc:
         assert exc.kind == "invalid"
         return
@@ -201,7 +201,7 @@ def test_text_property(text):
 @given(st.text(max_size=20))
 def test_interface_property(text):
     try:
-        o3.check_interface(text)
+        o3c.check_interface(text)
     except VpnControlError as exc:
         assert exc.kind == "invalid"
         return

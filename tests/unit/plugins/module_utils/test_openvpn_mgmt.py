@@ -19,10 +19,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 except ImportError:  # plain pytest from the checkout: the collection is linked under .build
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures", "openvpn"))
 import replay  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -42,7 +42,7 @@ def test_both_versions_recorded():
 def client_for(sock, **kwargs):
     kwargs.setdefault("socket_path", "/run/test.sock")
     kwargs.setdefault("timeout", 2)
-    return m.ManagementClient(connector=lambda: sock, **kwargs)
+    return oc.ManagementClient(connector=lambda: sock, **kwargs)
 
 
 def block(transcript, command):
@@ -74,13 +74,13 @@ def test_basics_replayed_in_order(version):
         st = c.state()
         assert st["state"] == "CONNECTED" and st["description"] == "SUCCESS"
         assert isinstance(st["time"], int) and st["local_port"] == st["local_port"] and st["local_address"] == "127.0.0.1"
-        hist = m.parse_state_history(c.command("state all").lines)
+        hist = op.parse_state_history(c.command("state all").lines)
         assert [h["state"] for h in hist][-1] == "CONNECTED" and hist[0]["state"] == "CONNECTING"
         ls = c.load_stats()
         assert ls["nclients"] == 3 and ls["bytesin"] > 0 and ls["bytesout"] > 0
         assert c.hold() == 0
-        s0 = m.parse_status(c.command("status").lines)
-        s1 = m.parse_status(c.command("status 1").lines)
+        s0 = op.parse_status(c.command("status").lines)
+        s1 = op.parse_status(c.command("status 1").lines)
         assert s0["clients"] == s1["clients"] and len(s1["clients"]) == 3
         s2 = c.status(2)
         s3 = c.status(3)
@@ -91,7 +91,7 @@ def test_basics_replayed_in_order(version):
         err = c.command("status 4", check=False)
         assert err.kind == "error" and err.text == "bad status format version number"
         assert c.command("help").kind == "lines"
-        with pytest.raises(m.CommandError) as exc:
+        with pytest.raises(oc.CommandError) as exc:
             c.command("foo")
         assert exc.value.kind == "command_error" and "unknown command" in exc.value.msg
         assert "'foo'" in exc.value.msg
@@ -153,7 +153,7 @@ def test_password_right(version):
 def test_password_wrong_is_reported(version):
     t = replay.load(version, "password_wrong")
     sock = replay.ReplaySocket(t)
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client_for(sock, password="wrong0").connect()
     assert exc.value.kind == "auth_failed" and "wrong password" in exc.value.msg
     assert sock.sent == b"wrong0\n" and sock.closed
@@ -162,7 +162,7 @@ def test_password_wrong_is_reported(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_password_required_but_not_given(version):
     t = replay.load(version, "password_wrong")
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client_for(replay.ReplaySocket(t)).connect()
     assert exc.value.kind == "auth_required" and "password_file" in exc.value.msg
 
@@ -172,7 +172,7 @@ def test_busy_interface(version):
     """connect() succeeds, no banner: busy, and nothing was sent that would run later."""
     t = replay.load(version, "busy")
     sock = replay.ReplaySocket(t, strict=False)
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client_for(sock).connect()
     assert exc.value.kind == "busy"
     assert "another management client holds the interface" in exc.value.msg
@@ -218,7 +218,7 @@ def test_busy_real_socket_waits_then_succeeds(tmp_path):
     thread = threading.Thread(target=serve, args=(0.6,))
     thread.start()
     start = time.time()
-    with m.ManagementClient(socket_path=path, timeout=3) as c:
+    with oc.ManagementClient(socket_path=path, timeout=3) as c:
         assert c.pid() == 4242
     thread.join(5)
     assert 0.5 < time.time() - start < 3
@@ -228,8 +228,8 @@ def test_busy_real_socket_waits_then_succeeds(tmp_path):
     thread = threading.Thread(target=serve, args=(1.5,))
     thread.start()
     start = time.time()
-    with pytest.raises(m.ManagementError) as exc:
-        m.ManagementClient(socket_path=path, timeout=0.5).connect()
+    with pytest.raises(op.ManagementError) as exc:
+        oc.ManagementClient(socket_path=path, timeout=0.5).connect()
     assert exc.value.kind == "busy" and 0.4 < time.time() - start < 1.4
     thread.join(5)
     server.close()
@@ -238,7 +238,7 @@ def test_busy_real_socket_waits_then_succeeds(tmp_path):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_refused_by_management_client_user(version):
     t = replay.load(version, "refused")
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client_for(replay.ReplaySocket(t)).connect()
     assert exc.value.kind == "permission_denied"
     assert "management-client-user" in exc.value.msg
@@ -246,8 +246,8 @@ def test_refused_by_management_client_user(version):
 
 def test_missing_socket(tmp_path):
     path = str(tmp_path / "nope.sock")
-    with pytest.raises(m.ManagementError) as exc:
-        m.ManagementClient(socket_path=path, timeout=1).connect()
+    with pytest.raises(op.ManagementError) as exc:
+        oc.ManagementClient(socket_path=path, timeout=1).connect()
     assert exc.value.kind == "not_found" and path in exc.value.msg
 
 
@@ -256,8 +256,8 @@ def test_stale_socket(tmp_path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()  # file stays, nobody listens
-    with pytest.raises(m.ManagementError) as exc:
-        m.ManagementClient(socket_path=path, timeout=1).connect()
+    with pytest.raises(op.ManagementError) as exc:
+        oc.ManagementClient(socket_path=path, timeout=1).connect()
     assert exc.value.kind == "unreachable" and "stale" in exc.value.msg
 
 
@@ -266,8 +266,8 @@ def test_tcp_refused():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    with pytest.raises(m.ManagementError) as exc:
-        m.ManagementClient(host="127.0.0.1", port=port, timeout=1).connect()
+    with pytest.raises(op.ManagementError) as exc:
+        oc.ManagementClient(host="127.0.0.1", port=port, timeout=1).connect()
     assert exc.value.kind == "unreachable" and str(port) in exc.value.msg
 
 
@@ -290,7 +290,7 @@ def test_eof_mid_reply(version):
             c.command(e["data"].rstrip("\n"), check=False)
         elif e["dir"] == "send":
             break
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         c.command("status 2")
     assert exc.value.kind == "connection_lost" and "status 2" in exc.value.msg
     c.close()
@@ -309,7 +309,7 @@ def test_kills_with_interleaved_notifications(version):
         replies.append((cmd, c.command(cmd, check=False)))
     c.close()
     by_cmd = dict(replies)
-    first = m.parse_status(replies[0][1].lines)
+    first = op.parse_status(replies[0][1].lines)
     assert sorted(x["common_name"] for x in first["clients"]) == ["client1", "client2", "client3"]
     udp_kill = [r for cmd, r in replies if cmd.startswith("kill udp:")][0]
     bare_kill = [r for cmd, r in replies if cmd.startswith("kill 127.")][0]
@@ -332,11 +332,11 @@ def test_kills_with_interleaved_notifications(version):
     logs = [n for n in notes if n["source"] == "LOG"]
     assert any("MANAGEMENT: CMD 'client-kill 1 RESTART'" in n["text"] for n in logs)
     # after the RESTART the client is back with the CID announced in the block
-    statuses = [m.parse_status(r.lines) for cmd, r in replies if cmd == "status 3"]
+    statuses = [op.parse_status(r.lines) for cmd, r in replies if cmd == "status 3"]
     assert [x["client_id"] for x in statuses[1]["clients"] if x["common_name"] == "client2"] == [new_cid]
     assert "client3" in [x["common_name"] for x in statuses[1]["clients"]]
     assert "client3" not in [x["common_name"] for x in statuses[2]["clients"]]
-    final = m.parse_status(by_cmd["status 2"].lines)
+    final = op.parse_status(by_cmd["status 2"].lines)
     assert final["clients"] == [] and final["routes"] == [] and final["global_stats"]["dco_enabled"] == 0
 
 
@@ -375,7 +375,7 @@ def test_signals_state_notifications_and_sigterm(version):
         cmd = e["data"].rstrip("\n")
         if cmd == "signal SIGTERM":
             c.command(cmd)
-            with pytest.raises(m.ManagementError) as exc:
+            with pytest.raises(op.ManagementError) as exc:
                 c.wait_notification(lambda n: False, time.time() + 1)
             assert exc.value.kind == "connection_lost"
             break
@@ -396,7 +396,7 @@ def test_signals_state_notifications_and_sigterm(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_status_parsed_by_header(version):
     t = replay.load(version, "basics")
-    s = m.parse_status(block(t, "status 3"))
+    s = op.parse_status(block(t, "status 3"))
     assert s["title"].startswith("OpenVPN %s " % version)
     assert isinstance(s["updated"], int)
     clients = dict((x["common_name"], x) for x in s["clients"])
@@ -421,7 +421,7 @@ def test_status_parsed_by_header(version):
 def test_status_empty(version):
     t = replay.load(version, "empty")
     for cmd in ("status 2", "status 3"):
-        s = m.parse_status(block(t, cmd))
+        s = op.parse_status(block(t, cmd))
         assert s["clients"] == [] and s["routes"] == [] and s["rejected"] == []
         assert "dco_enabled" in s["global_stats"]
 
@@ -430,7 +430,7 @@ def test_status_empty(version):
 def test_status_rejects_rows_that_do_not_fit_their_header(version):
     lines = block(replay.load(version, "basics"), "status 2")
     bad = [line + ",extra" if line.startswith("CLIENT_LIST,") and "client2" in line else line for line in lines]
-    s = m.parse_status(bad)
+    s = op.parse_status(bad)
     assert len(s["clients"]) == 2 and len(s["rejected"]) == 1 and "client2" in s["rejected"][0]
 
 
@@ -443,7 +443,7 @@ def test_status_older_column_set(version):
         if line.startswith(("HEADER,CLIENT_LIST", "CLIENT_LIST,")):
             line = line.rsplit(",", 1)[0]
         old.append(line)
-    s = m.parse_status(old)
+    s = op.parse_status(old)
     assert len(s["clients"]) == 3 and not s["rejected"]
     assert "cipher" not in s["clients"][0] and isinstance(s["clients"][0]["client_id"], int)
 
@@ -451,7 +451,7 @@ def test_status_older_column_set(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_status_duplicate_cn_kept_apart(version):
     t = replay.load(version, "dupcn")
-    s = m.parse_status(block(t, "status 3"))
+    s = op.parse_status(block(t, "status 3"))
     assert [x["common_name"] for x in s["clients"]] == ["client1", "client1"]
     assert len(set(x["client_id"] for x in s["clients"])) == 2
     assert len(set(x["real_address"] for x in s["clients"])) == 2
@@ -459,54 +459,54 @@ def test_status_duplicate_cn_kept_apart(version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_status_v1(version):
-    s = m.parse_status(block(replay.load(version, "basics"), "status 1"))
+    s = op.parse_status(block(replay.load(version, "basics"), "status 1"))
     assert len(s["clients"]) == 3 and len(s["routes"]) == 3
     assert all(x["proto"] == ("udp4" if version == "2.7.8" else None) for x in s["clients"])
 
 
 def test_small_parsers():
-    assert m.parse_load_stats("nclients=3,bytesin=6110,bytesout=6425") == {
+    assert op.parse_load_stats("nclients=3,bytesin=6110,bytesout=6425") == {
         "nclients": 3, "bytesin": 6110, "bytesout": 6425}
-    assert m.parse_pid("pid=21666") == 21666
-    assert m.parse_hold("hold=1") == 1
-    with pytest.raises(m.ManagementError):
-        m.parse_pid("nothing here")
-    st = m.parse_state_line("1795331539,CONNECTED,SUCCESS,10.88.0.1,,,127.0.0.1,41194")
+    assert op.parse_pid("pid=21666") == 21666
+    assert op.parse_hold("hold=1") == 1
+    with pytest.raises(op.ManagementError):
+        op.parse_pid("nothing here")
+    st = op.parse_state_line("1795331539,CONNECTED,SUCCESS,10.88.0.1,,,127.0.0.1,41194")
     assert st["time"] == 1795331539 and st["local_port"] == 41194 and st["remote_port"] is None
 
 
 def test_split_real_address():
-    assert m.split_real_address("udp4:127.0.0.1:55736") == ("udp4", "127.0.0.1:55736", "127.0.0.1", 55736)
-    assert m.split_real_address("127.0.0.1:59865") == (None, "127.0.0.1:59865", "127.0.0.1", 59865)
-    assert m.split_real_address("tcp6-server:[::1]:443") == ("tcp6-server", "[::1]:443", "::1", 443)
+    assert op.split_real_address("udp4:127.0.0.1:55736") == ("udp4", "127.0.0.1:55736", "127.0.0.1", 55736)
+    assert op.split_real_address("127.0.0.1:59865") == (None, "127.0.0.1:59865", "127.0.0.1", 59865)
+    assert op.split_real_address("tcp6-server:[::1]:443") == ("tcp6-server", "[::1]:443", "::1", 443)
 
 
 def test_kill_syntax_per_version():
     client = {"real_address": "127.0.0.11:41516", "proto": None}
-    assert m.address_kill_command(client, 5) == "kill 127.0.0.11:41516"
+    assert ost.address_kill_command(client, 5) == "kill 127.0.0.11:41516"
     client = {"real_address": "127.0.0.11:60530", "proto": "udp4"}
-    assert m.address_kill_command(client, 6) == "kill udp:127.0.0.11:60530"
+    assert ost.address_kill_command(client, 6) == "kill udp:127.0.0.11:60530"
     client = {"real_address": "127.0.0.11:60530", "proto": "tcp4-server"}
-    assert m.address_kill_command(client, 6) == "kill tcp:127.0.0.11:60530"
-    assert m.client_kill_command(4, "halt") == "client-kill 4 HALT"
-    assert m.client_kill_command(4, "restart", "bye from admin") == 'client-kill 4 "RESTART,bye from admin"'
-    assert m.client_kill_command(4, "halt", 'say "hi"') == 'client-kill 4 "HALT,say \\"hi\\""'
+    assert ost.address_kill_command(client, 6) == "kill tcp:127.0.0.11:60530"
+    assert ost.client_kill_command(4, "halt") == "client-kill 4 HALT"
+    assert ost.client_kill_command(4, "restart", "bye from admin") == 'client-kill 4 "RESTART,bye from admin"'
+    assert ost.client_kill_command(4, "halt", 'say "hi"') == 'client-kill 4 "HALT,say \\"hi\\""'
 
 
 def test_split_and_read_only():
-    assert m.split_command('client-kill 5 "HALT,bye from admin"') == ["client-kill", "5", "HALT,bye from admin"]
+    assert oc.split_command('client-kill 5 "HALT,bye from admin"') == ["client-kill", "5", "HALT,bye from admin"]
     for cmd in ("status", "status 3", "version", "state", "state all", "state 5", "log 20", "pid",
                 "load-stats", "hold", "verb", "help", "echo all", "test 3"):
-        assert m.command_is_read_only(cmd), cmd
+        assert oc.command_is_read_only(cmd), cmd
     for cmd in ("kill x", "client-kill 1", "signal SIGHUP", "hold release", "hold off", "verb 4", "state on",
                 "log on all", "bytecount 5", "foo"):
-        assert not m.command_is_read_only(cmd), cmd
+        assert not oc.command_is_read_only(cmd), cmd
 
 
 def test_multiline_command_refused():
     sock = replay.CommandSocket(replay.load("2.6.14", "basics"))
     c = client_for(sock).connect()
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         c.command("pid\nquit")
     assert exc.value.kind == "invalid"
 
@@ -514,9 +514,9 @@ def test_multiline_command_refused():
 def test_password_file(tmp_path):
     path = tmp_path / "pw"
     path.write_text("secret\nsecond line ignored\n")
-    assert m.read_password_file(str(path)) == "secret"
-    with pytest.raises(m.ManagementError):
-        m.read_password_file(str(tmp_path / "missing"))
+    assert oc.read_password_file(str(path)) == "secret"
+    with pytest.raises(op.ManagementError):
+        oc.read_password_file(str(tmp_path / "missing"))
 
 
 @pytest.mark.parametrize("value", [
@@ -524,7 +524,7 @@ def test_password_file(tmp_path):
     "x:y:z", "tcp4-client:10.0.0.1:1194", "udp4:1.2.3.4:05", "1.2.3.4:", "udp4:a:1", "tcp:2001:db8::1:443",
 ])
 def test_split_real_address_fast_path(value):
-    assert m._split_real_address_fast(value) == m.split_real_address(value)
+    assert op._split_real_address_fast(value) == op.split_real_address(value)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -532,15 +532,15 @@ def test_status_planned_rows_equal_per_cell_rows(version):
     """parse_status builds rows from a plan made once per HEADER: same rows as _row_to_dict."""
     for cmd in ("status 2", "status 3"):
         lines = block(replay.load(version, "basics"), cmd)
-        s = m.parse_status(lines)
+        s = op.parse_status(lines)
         sep = "\t" if cmd == "status 3" else ","
         headers = dict((line.split(sep)[1], line.split(sep)[2:]) for line in lines if line.startswith("HEADER" + sep))
         want = {"CLIENT_LIST": [], "ROUTING_TABLE": []}
-        names = {"CLIENT_LIST": m._CLIENT_COLUMNS, "ROUTING_TABLE": m._ROUTE_COLUMNS}
+        names = {"CLIENT_LIST": op._CLIENT_COLUMNS, "ROUTING_TABLE": op._ROUTE_COLUMNS}
         for line in lines:
             tag = line.split(sep)[0]
             if tag in want:
-                want[tag].append(m._row_to_dict(headers[tag], line.split(sep)[1:], names[tag]))
+                want[tag].append(op._row_to_dict(headers[tag], line.split(sep)[1:], names[tag]))
         assert s["clients"] == want["CLIENT_LIST"] and s["routes"] == want["ROUTING_TABLE"]
         assert s["clients"]
 
@@ -549,7 +549,7 @@ def test_status_duplicate_column_keys_fall_back_per_row():
     lines = ["HEADER\tCLIENT_LIST\tCommon Name\tCommon Name\tBytes Sent",
              "CLIENT_LIST\ta\tb\t12", "HEADER,ROUTING_TABLE,Virtual Address,Common Name",
              "CLIENT_LIST\tc\td\t", "ROUTING_TABLE,10.0.0.2,c", "ROUTING_TABLE,10.0.0.3"]
-    s = m.parse_status(lines)
+    s = op.parse_status(lines)
     assert s["clients"] == [{"common_name": "b", "bytes_sent": 12}, {"common_name": "d", "bytes_sent": None}]
     assert s["routes"] == [{"virtual_address": "10.0.0.2", "common_name": "c"}]
     assert s["rejected"] == ["ROUTING_TABLE,10.0.0.3"]

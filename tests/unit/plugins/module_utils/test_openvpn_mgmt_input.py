@@ -19,10 +19,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 except ImportError:  # plain pytest from the checkout: the collection is linked under .build
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op, _openvpn_state as ost
 
 BANNER = b">INFO:OpenVPN Management Interface Version 5 -- type 'help' for more info\r\n"
 
@@ -77,7 +77,7 @@ class RecordingSocket(object):
 def client_for(sock, **kwargs):
     kwargs.setdefault("socket_path", "/run/test.sock")
     kwargs.setdefault("timeout", 2)
-    return m.ManagementClient(connector=lambda: sock, **kwargs)
+    return oc.ManagementClient(connector=lambda: sock, **kwargs)
 
 
 # ------------------------------------------------------------- the send method
@@ -86,7 +86,7 @@ def client_for(sock, **kwargs):
 def test_no_control_byte_reaches_the_socket_in_a_command(bad):
     sock = RecordingSocket()
     client = client_for(sock).connect()
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client.command("kill alice" + bad + "signal SIGTERM")
     assert exc.value.kind == "invalid"
     assert sock.sent == b""
@@ -100,7 +100,7 @@ def test_no_control_byte_reaches_the_socket_in_a_command(bad):
 def test_send_method_refuses_every_control_byte(bad):
     sock = RecordingSocket()
     client = client_for(sock).connect()
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client._send("pid" + bad)
     assert exc.value.kind == "invalid" and sock.sent == b""
 
@@ -108,9 +108,9 @@ def test_send_method_refuses_every_control_byte(bad):
 @pytest.mark.parametrize("bad", BAD_CHARS)
 def test_password_with_a_control_byte_is_refused_before_connecting(bad):
     opened = []
-    with pytest.raises(m.ManagementError) as exc:
-        m.ManagementClient(socket_path="/run/x.sock", password="secret" + bad + "signal SIGTERM",
-                           connector=lambda: opened.append(1))
+    with pytest.raises(op.ManagementError) as exc:
+        oc.ManagementClient(socket_path="/run/x.sock", password="secret" + bad + "signal SIGTERM",
+                            connector=lambda: opened.append(1))
     assert exc.value.kind == "invalid" and not opened
     assert "SIGTERM" not in exc.value.msg and "secret" not in exc.value.msg
 
@@ -120,7 +120,7 @@ def test_password_checked_at_send_too():
     sock = RecordingSocket(password=b"pw")
     client = client_for(sock, password="pw")
     client.password = "pw\nsignal SIGTERM"
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client.connect()
     assert exc.value.kind == "invalid" and sock.sent == b""
 
@@ -135,18 +135,18 @@ def test_good_password_bytes():
 def test_line_longer_than_the_server_buffer_is_refused():
     sock = RecordingSocket()
     client = client_for(sock).connect()
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client.command("kill " + "a" * 1015 + " pid")   # 1024 bytes before the LF
     assert exc.value.kind == "invalid" and sock.sent == b""
     # multibyte text counts in bytes
-    with pytest.raises(m.ManagementError):
-        m.check_line(u"\u00e4" * 512)
-    assert m.check_line(u"\u00e4" * 511) == u"\u00e4".encode("utf-8") * 511
+    with pytest.raises(op.ManagementError):
+        oc.check_line(u"\u00e4" * 512)
+    assert oc.check_line(u"\u00e4" * 511) == u"\u00e4".encode("utf-8") * 511
 
 
 def test_lone_surrogate_is_invalid():
-    with pytest.raises(m.ManagementError) as exc:
-        m.check_line(u"kill \udcff")
+    with pytest.raises(op.ManagementError) as exc:
+        oc.check_line(u"kill \udcff")
     assert exc.value.kind == "invalid"
 
 
@@ -155,7 +155,7 @@ def test_line_without_parameters_is_refused(line):
     """The server does not answer a line without parameters: waiting for a reply would hang."""
     sock = RecordingSocket()
     client = client_for(sock).connect()
-    with pytest.raises(m.ManagementError) as exc:
+    with pytest.raises(op.ManagementError) as exc:
         client.command(line)
     assert exc.value.kind == "invalid" and sock.sent == b""
 
@@ -164,8 +164,8 @@ def test_line_without_parameters_is_refused(line):
 
 @pytest.mark.parametrize("message", ["bye\nsignal SIGTERM", "bye\r", "a\x00b", "tab\there"])
 def test_kill_message_with_control_characters_is_refused(message):
-    with pytest.raises(m.ManagementError) as exc:
-        m.client_kill_command(4, "halt", message)
+    with pytest.raises(op.ManagementError) as exc:
+        ost.client_kill_command(4, "halt", message)
     assert exc.value.kind == "invalid"
 
 
@@ -174,23 +174,23 @@ def test_kill_message_with_control_characters_is_refused(message):
     u"gr\u00fc\u00dfe", "trailing\\",
 ])
 def test_kill_message_reaches_the_server_as_one_parameter(message):
-    command = m.client_kill_command(4, "halt", message)
+    command = ost.client_kill_command(4, "halt", message)
     expected = "HALT,%s" % message if message else "HALT"
-    assert m.split_command(command) == ["client-kill", "4", expected]
+    assert oc.split_command(command) == ["client-kill", "4", expected]
 
 
 def test_kill_message_longer_than_a_parameter_is_refused():
-    m.client_kill_command(4, "restart", "x" * (256 - len("RESTART,")))
-    with pytest.raises(m.ManagementError) as exc:
-        m.client_kill_command(4, "restart", "x" * (257 - len("RESTART,")))
+    ost.client_kill_command(4, "restart", "x" * (256 - len("RESTART,")))
+    with pytest.raises(op.ManagementError) as exc:
+        ost.client_kill_command(4, "restart", "x" * (257 - len("RESTART,")))
     assert exc.value.kind == "invalid"
 
 
 def test_address_kill_command_is_one_parameter():
     client = {"real_address": "[2001:db8::1]:1194", "proto": "udp6"}
-    assert m.split_command(m.address_kill_command(client, 6)) == ["kill", "udp:[2001:db8::1]:1194"]
+    assert oc.split_command(ost.address_kill_command(client, 6)) == ["kill", "udp:[2001:db8::1]:1194"]
     client = {"real_address": "10.0.0.1:5 signal SIGTERM", "proto": None}
-    assert m.split_command(m.address_kill_command(client, 5)) == ["kill", "10.0.0.1:5 signal SIGTERM"]
+    assert oc.split_command(ost.address_kill_command(client, 5)) == ["kill", "10.0.0.1:5 signal SIGTERM"]
 
 
 # ------------------------------------------------------- validation of options
@@ -225,31 +225,31 @@ def base(**params):
 ])
 def test_client_from_params_refuses_before_connecting(params):
     opened = []
-    with pytest.raises(m.ManagementError) as exc:
-        m.client_from_params(base(**params), connector=lambda: opened.append(1))
+    with pytest.raises(op.ManagementError) as exc:
+        oc.client_from_params(base(**params), connector=lambda: opened.append(1))
     assert exc.value.kind == "invalid" and not opened
     assert "SIGTERM" not in exc.value.msg
 
 
 def test_client_from_params_accepts_ordinary_values():
-    client = m.client_from_params(base(password=u"p\u00e4ss w\"rd", kill_message="bye from admin",
-                                       common_name=["alice", "UNDEF"], real_address=["[::1]:5", "udp4:1.2.3.4:5"],
-                                       username=["dave"], client_id=[0, 4294967295], timeout=2.5))
+    client = oc.client_from_params(base(password=u"p\u00e4ss w\"rd", kill_message="bye from admin",
+                                        common_name=["alice", "UNDEF"], real_address=["[::1]:5", "udp4:1.2.3.4:5"],
+                                        username=["dave"], client_id=[0, 4294967295], timeout=2.5))
     assert client.timeout == 2.5 and client.password == u"p\u00e4ss w\"rd"
 
 
 def test_password_file_not_utf8_is_invalid(tmp_path):
     path = tmp_path / "pw"
     path.write_bytes(b"\xff\xfe\n")
-    with pytest.raises(m.ManagementError) as exc:
-        m.client_from_params(base(password_file=str(path)))
+    with pytest.raises(op.ManagementError) as exc:
+        oc.client_from_params(base(password_file=str(path)))
     assert exc.value.kind == "invalid"
 
 
 def test_password_file_first_line_only(tmp_path):
     path = tmp_path / "pw"
     path.write_bytes(b"secret\r\nsignal SIGTERM\n")
-    assert m.client_from_params(base(password_file=str(path))).password == "secret"
+    assert oc.client_from_params(base(password_file=str(path))).password == "secret"
 
 
 # --------------------------------------------------- OpenVPN's quoting rules
@@ -296,11 +296,11 @@ def test_password_file_first_line_only(tmp_path):
 ])
 def test_split_command_follows_parse_line(line, words):
     if words is None:
-        with pytest.raises(m.ManagementError) as exc:
-            m.split_command(line)
+        with pytest.raises(op.ManagementError) as exc:
+            oc.split_command(line)
         assert exc.value.kind == "invalid"
     else:
-        assert m.split_command(line) == words
+        assert oc.split_command(line) == words
 
 
 @pytest.mark.parametrize("command", [
@@ -309,7 +309,7 @@ def test_split_command_follows_parse_line(line, words):
     "test 3", "nclients", "status #kill alice", "bytecount",
 ])
 def test_read_only_commands(command):
-    assert m.command_is_read_only(command), command
+    assert oc.command_is_read_only(command), command
 
 
 @pytest.mark.parametrize("command", [
@@ -319,7 +319,7 @@ def test_read_only_commands(command):
     "'kill' alice", '"kill" alice', "k'ill' alice", "forget-passwords",
 ])
 def test_changing_commands(command):
-    assert not m.command_is_read_only(command), command
+    assert not oc.command_is_read_only(command), command
 
 
 @pytest.mark.parametrize("text", ["12", " 12", "+12", "-3", "12abc", "abc", "", "99999999999999999999",
@@ -327,7 +327,7 @@ def test_changing_commands(command):
 def test_c_atoi(text):
     expected = {"12": 12, " 12": 12, "+12": 12, "-3": -3, "12abc": 12, "abc": 0, "": 0,
                 "99999999999999999999": -1, "4294967297": 1, "-4294967297": -1, "2147483648": -2147483648}
-    assert m.c_atoi(text) == expected[text]
+    assert oc.c_atoi(text) == expected[text]
 
 
 # ------------------------------------------------- server fault: 2.7.8 stall
@@ -353,10 +353,10 @@ class StalledServer(object):
 
 
 def test_stalled_server_is_woken_by_a_probe(monkeypatch):
-    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.05)
     server = StalledServer(wake_after=1)
-    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=server.probe)
+    client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                 probe_connector=server.probe)
     with client:
         assert client.pid() == 42
         # the probe stays queued behind the session while it runs
@@ -368,11 +368,11 @@ def test_stalled_server_is_woken_by_a_probe(monkeypatch):
 
 
 def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
-    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.1)
+    monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.1)
     server = StalledServer(wake_after=None)   # really busy: nobody ever answers
-    client = m.ManagementClient(socket_path="/run/x.sock", timeout=1.0, connector=lambda: server.main,
-                                probe_connector=server.probe)
-    with pytest.raises(m.ManagementError) as exc:
+    client = oc.ManagementClient(socket_path="/run/x.sock", timeout=1.0, connector=lambda: server.main,
+                                 probe_connector=server.probe)
+    with pytest.raises(op.ManagementError) as exc:
         client.connect()
     assert exc.value.kind == "busy"
     # probes after 0.1, 0.3, 0.7 s (delays 0.1, 0.2, 0.4; the next would be at 1.5 s)
@@ -383,19 +383,19 @@ def test_probes_back_off_and_stop_at_the_timeout(monkeypatch):
 
 def test_no_probe_once_the_server_answered(monkeypatch):
     """A password prompt proves the session is served: a slow answer after it is no stall."""
-    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.05)
     server = StalledServer(wake_after=None)
     server.main.pending = [b"ENTER PASSWORD:"]
     server.main.sendall = lambda data: None     # and then nothing
-    client = m.ManagementClient(socket_path="/run/x.sock", timeout=0.5, password="pw",
-                                connector=lambda: server.main, probe_connector=server.probe)
-    with pytest.raises(m.ManagementError) as exc:
+    client = oc.ManagementClient(socket_path="/run/x.sock", timeout=0.5, password="pw",
+                                 connector=lambda: server.main, probe_connector=server.probe)
+    with pytest.raises(op.ManagementError) as exc:
         client.connect()
     assert exc.value.kind == "timeout" and server.probes == 0
 
 
 def test_probe_failure_does_not_fail_the_session(monkeypatch):
-    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.05)
     server = StalledServer(wake_after=None)
 
     def refused():
@@ -404,15 +404,15 @@ def test_probe_failure_does_not_fail_the_session(monkeypatch):
             server.main.pending.append(BANNER)
         raise OSError(111, "Connection refused")
 
-    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=refused)
+    client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                 probe_connector=refused)
     with client:
         assert client.pid() == 42
     assert client.probes == 2
 
 
 def test_probe_answered_with_a_password_prompt_is_closed_without_a_guess(monkeypatch):
-    monkeypatch.setattr(m, "STALL_PROBE_FIRST", 0.05)
+    monkeypatch.setattr(oc, "STALL_PROBE_FIRST", 0.05)
     server = StalledServer(wake_after=1)
     original = server.probe
 
@@ -421,8 +421,8 @@ def test_probe_answered_with_a_password_prompt_is_closed_without_a_guess(monkeyp
         sock.pending = [b"ENTER PASSWORD:"]
         return sock
 
-    client = m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
-                                probe_connector=probe)
+    client = oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: server.main,
+                                 probe_connector=probe)
     with client:
         assert client.pid() == 42
     assert server.probe_socks[0].sent == b"" and server.probe_socks[0].closed
@@ -451,17 +451,17 @@ def test_real_unix_socket_probe(tmp_path):
     thread = threading.Thread(target=serve)
     thread.daemon = True
     thread.start()
-    old = m.STALL_PROBE_FIRST
-    m.STALL_PROBE_FIRST = 0.1
+    old = oc.STALL_PROBE_FIRST
+    oc.STALL_PROBE_FIRST = 0.1
     try:
-        client = m.ManagementClient(socket_path=path, timeout=3)
+        client = oc.ManagementClient(socket_path=path, timeout=3)
         client.connect()
         assert client.probes == 1 and client.management_version == 5
         client.close()
         thread.join(3)
         assert accepted[1:] == [b"quit\n", b"quit\n"]
     finally:
-        m.STALL_PROBE_FIRST = old
+        oc.STALL_PROBE_FIRST = old
         thread.join(3)
         listener.close()
         if accepted:

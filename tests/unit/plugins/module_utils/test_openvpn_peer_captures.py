@@ -21,10 +21,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op
 except ImportError:  # plain pytest from the checkout: the collection is linked under .build
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_parsers as op
 
 PEER = os.path.join(REPO, "tests", "unit", "fixtures", "openvpn", "peer")
 CAPTURES = sorted(name for name in os.listdir(PEER) if name.endswith(".txt"))
@@ -72,7 +72,7 @@ class OneReplySocket(object):
 
 def through_client(name, command):
     sock = OneReplySocket(wire(name))
-    with m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
+    with oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
         reply = client.command(command)
         return reply, client.pop_notifications()
 
@@ -87,20 +87,20 @@ def test_every_capture_has_its_source():
 @pytest.mark.parametrize("name", CAPTURES)
 def test_no_capture_breaks_a_parser(name):
     text = lines(name)
-    m.parse_status(text)
-    m.parse_version(text)
-    m.parse_state(text)
-    m.parse_state_history(text)
+    op.parse_status(text)
+    op.parse_version(text)
+    op.parse_state(text)
+    op.parse_state_history(text)
     for line in text:
-        m.parse_state_line(line)
-        m.split_real_address(line)
+        op.parse_state_line(line)
+        op.split_real_address(line)
 
 
 # ---------------------------------------------------------------- status forms
 
 def test_status3_ipv6_and_v4_mapped_real_addresses():
     reply, _notes = through_client("furlongm-openvpn-monitor__listen-status3-ipv6.txt", "status 3")
-    status = m.parse_status(reply.lines)
+    status = op.parse_status(reply.lines)
     assert status["title"].startswith("OpenVPN 2.3.10")
     got = [(c["real_address"], c["real_ip"], c["real_port"], c["proto"]) for c in status["clients"]]
     assert got == [
@@ -114,14 +114,14 @@ def test_status3_ipv6_and_v4_mapped_real_addresses():
 
 
 def test_status3_v23_without_client_id_columns():
-    status = m.parse_status(lines("furlongm-openvpn-monitor__status3-v23-ipv6.txt"))
+    status = op.parse_status(lines("furlongm-openvpn-monitor__status3-v23-ipv6.txt"))
     assert [c["common_name"] for c in status["clients"]] == ["host1", "user2"]
     assert status["clients"][1]["real_ip"] == "2001:4860:4801:3::20" and status["clients"][1]["real_port"] is None
     assert "client_id" not in status["clients"][0]
 
 
 def test_status3_v26():
-    status = m.parse_status(lines("furlongm-openvpn-monitor__status3-v26.txt"))
+    status = op.parse_status(lines("furlongm-openvpn-monitor__status3-v26.txt"))
     (client,) = status["clients"]
     assert client["real_address"] == "203.0.113.5:52137" and client["proto"] is None
     assert client["client_id"] == 0 and client["cipher"] == "AES-256-GCM" and client["username"] == "richard"
@@ -130,7 +130,7 @@ def test_status3_v26():
 @pytest.mark.parametrize("name", ["furlongm-openvpn-monitor__status3-v27.txt",
                                   "furlongm-openvpn-monitor__status3-v27-dualstack.txt"])
 def test_status3_v27_protocol_prefix(name):
-    status = m.parse_status(lines(name))
+    status = op.parse_status(lines(name))
     client = status["clients"][0]
     assert client["proto"] == "udp4" and client["real_port"] in (52137, 34908)
     assert client["real_address"] == "%s:%d" % (client["real_ip"], client["real_port"])
@@ -139,15 +139,15 @@ def test_status3_v27_protocol_prefix(name):
 
 
 def test_status3_v27_dualstack_ipv6_route():
-    status = m.parse_status(lines("furlongm-openvpn-monitor__status3-v27-dualstack.txt"))
+    status = op.parse_status(lines("furlongm-openvpn-monitor__status3-v27-dualstack.txt"))
     assert status["clients"][0]["virtual_ipv6_address"] == "2a00:dcc0:dead:a05b:8000::1001"
     assert [r["virtual_address"] for r in status["routes"]] == ["2a00:dcc0:dead:a05b:8000::1001", "10.29.12.2"]
 
 
 def test_status3_empty_with_git_build_title():
-    status = m.parse_status(lines("jkroepke-openvpn-auth-oauth2__status3-empty-2.6.9.txt"))
+    status = op.parse_status(lines("jkroepke-openvpn-auth-oauth2__status3-empty-2.6.9.txt"))
     assert status["clients"] == [] and status["routes"] == [] and status["rejected"] == []
-    title = m.parse_title(status["title"])
+    title = op.parse_title(status["title"])
     assert title["openvpn"] == "2.6.9" and title["git"] == "release/2.6/6640a10bf6d84eee"
     assert title["platform"] == "x86_64-pc-linux-gnu" and "DCO" in title["features"]
 
@@ -155,7 +155,7 @@ def test_status3_empty_with_git_build_title():
 @pytest.mark.parametrize("name, sep", [("kumina-openvpn_exporter__server2-status2.txt", ","),
                                        ("kumina-openvpn_exporter__server3-status3.txt", "\t")])
 def test_status_2_and_3_of_openvpn_23(name, sep):
-    status = m.parse_status(lines(name))
+    status = op.parse_status(lines(name))
     assert status["updated"] == 1490089154
     assert status["clients"][3]["bytes_sent"] == 70914674697
     assert all(c["username"] is None for c in status["clients"])    # UNDEF
@@ -166,7 +166,7 @@ def test_status_2_and_3_of_openvpn_23(name, sep):
 @pytest.mark.parametrize("name", ["patrickjahns-openvpn_exporter__version2-status.txt",
                                   "patrickjahns-openvpn_exporter__version3-status.txt"])
 def test_status_2_and_3_of_openvpn_24_without_cipher(name):
-    status = m.parse_status(lines(name))
+    status = op.parse_status(lines(name))
     assert [(c["common_name"], c["client_id"], c["real_port"]) for c in status["clients"]] == [
         ("test@localhost", 0, 54190), ("test1@localhost", 1, 51053)]
     assert "cipher" not in status["clients"][0]
@@ -175,7 +175,7 @@ def test_status_2_and_3_of_openvpn_24_without_cipher(name):
 # ------------------------------------------------------------------- status 1
 
 def test_status1_cached_routes_and_edge_rows():
-    status = m.parse_status(lines("kellyjonbrazil-jc__status-v1-edge-rows.txt"))
+    status = op.parse_status(lines("kellyjonbrazil-jc__status-v1-edge-rows.txt"))
     assert len(status["clients"]) == 6
     assert status["clients"][5]["real_address"] == "10.10.10.10" and status["clients"][5]["real_port"] is None
     routes = dict(((r["virtual_address"], r["cached"]), r) for r in status["routes"])
@@ -190,7 +190,7 @@ def test_status1_cached_routes_and_edge_rows():
 @pytest.mark.parametrize("name", ["tonyseek-openvpn-status__status-v1.txt", "Jamie--openvpn-api__status-v1.txt",
                                   "patrickjahns-openvpn_exporter__version1-status.txt"])
 def test_status1(name):
-    status = m.parse_status(lines(name))
+    status = op.parse_status(lines(name))
     assert status["clients"] and status["routes"] and status["rejected"] == []
     assert all(c["real_port"] for c in status["clients"])
     assert "end" not in status["global_stats"]
@@ -198,20 +198,20 @@ def test_status1(name):
 
 def test_status1_through_the_client():
     reply, _notes = through_client("Jamie--openvpn-api__status-v1.txt", "status 1")
-    status = m.parse_status(reply.lines)
+    status = op.parse_status(reply.lines)
     assert [(c["common_name"], c["real_ip"], c["real_port"]) for c in status["clients"]] == [
         ("testclient", "1.2.3.4", 12345)]
 
 
 def test_status1_v4_mapped_without_routes():
-    status = m.parse_status(lines("patrickjahns-openvpn_exporter__duplicate-v1-no-routes.txt"))
+    status = op.parse_status(lines("patrickjahns-openvpn_exporter__duplicate-v1-no-routes.txt"))
     assert [c["real_ip"] for c in status["clients"]] == [
         "::ffff:1.1.1.1", "::ffff:2.2.2.2", "::ffff:2.2.2.2", "::ffff:3.3.3.3", "::ffff:4.4.4.4"]
     assert status["routes"] == []
 
 
 def test_client_mode_statistics():
-    status = m.parse_status(lines("kumina-openvpn_exporter__client-mode-status.txt"))
+    status = op.parse_status(lines("kumina-openvpn_exporter__client-mode-status.txt"))
     assert status["clients"] == [] and status["title"] == "OpenVPN STATISTICS"
     assert status["statistics"]["tun_tap_read_bytes"] == 153789941
     assert status["statistics"]["post_decompress_bytes"] == 216965355
@@ -227,7 +227,7 @@ def test_client_mode_statistics():
 ])
 def test_version(name, openvpn, platform, git, management):
     reply, _notes = through_client(name, "version")
-    version = m.parse_version(reply.lines)
+    version = op.parse_version(reply.lines)
     assert version["openvpn"] == openvpn and version["platform"] == platform and version["git"] == git
     assert version["management"] == management
     assert version["openvpn_tuple"] == [int(x) for x in openvpn.split(".")]
@@ -248,28 +248,28 @@ def test_version(name, openvpn, platform, git, management):
     ("something else", None, None, []),
 ])
 def test_title_forms(title, openvpn, platform, features):
-    parsed = m.parse_title(title)
+    parsed = op.parse_title(title)
     assert parsed["openvpn"] == openvpn and parsed["platform"] == platform and parsed["features"] == features
-    version = m.parse_version(["OpenVPN Version: " + title, "Management Version: 5"])
+    version = op.parse_version(["OpenVPN Version: " + title, "Management Version: 5"])
     assert version["openvpn"] == openvpn and version["platform"] == platform
 
 
 # ---------------------------------------------------------- state, load-stats
 
 def test_state_client_and_server_forms():
-    assert m.parse_state(lines("Jamie--openvpn-api__state.txt"))["local_port"] == 1194
-    client = m.parse_state(lines("furlongm-openvpn-monitor__state-client.txt"))
+    assert op.parse_state(lines("Jamie--openvpn-api__state.txt"))["local_port"] == 1194
+    client = op.parse_state(lines("furlongm-openvpn-monitor__state-client.txt"))
     assert client["state"] == "CONNECTED" and client["remote_ip"] == "192.168.1.1"
-    server = m.parse_state(lines("furlongm-openvpn-monitor__state-server-v27-ipv6.txt"))
+    server = op.parse_state(lines("furlongm-openvpn-monitor__state-server-v27-ipv6.txt"))
     assert server["local_ipv6"] == "2a00:dcc0:dead:a05b:8000::2" and server["local_port"] is None
-    assert m.parse_state(lines("furlongm-openvpn-monitor__state-server.txt"))["local_ip"] == "10.10.10.1"
+    assert op.parse_state(lines("furlongm-openvpn-monitor__state-server.txt"))["local_ip"] == "10.10.10.1"
 
 
 def test_load_stats_after_a_notification():
     reply, notes = through_client("Jamie--openvpn-api__load-stats-after-info.txt", "load-stats")
-    assert m.parse_load_stats(reply.text) == {"nclients": 3, "bytesin": 129822996, "bytesout": 126946564}
+    assert op.parse_load_stats(reply.text) == {"nclients": 3, "bytesin": 129822996, "bytesout": 126946564}
     assert [n["source"] for n in notes] == ["INFO"]
-    assert m.parse_load_stats(lines("furlongm-openvpn-monitor__load-stats.txt")[0][len("SUCCESS: "):])["nclients"] == 3
+    assert op.parse_load_stats(lines("furlongm-openvpn-monitor__load-stats.txt")[0][len("SUCCESS: "):])["nclients"] == 3
 
 
 # ------------------------------------------------------------- notifications
@@ -277,7 +277,7 @@ def test_load_stats_after_a_notification():
 def test_client_events_through_the_client():
     sock = OneReplySocket(wire("Jamie--openvpn-api__client-connect-event.txt")
                           + wire("Jamie--openvpn-api__client-address-event.txt") + b"SUCCESS: pid=7\r\n")
-    with m.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
+    with oc.ManagementClient(socket_path="/run/x.sock", timeout=2, connector=lambda: sock) as client:
         assert client.pid() == 7
         connect, address = client.pop_notifications()
     assert connect["event"] == "CONNECT" and connect["args"] == ["14", "43"]
@@ -287,7 +287,7 @@ def test_client_events_through_the_client():
 
 def test_real_client_connect_block():
     text = lines("jkroepke-openvpn-auth-oauth2__client-connect-real.txt")
-    note = m._parse_notification(text)
+    note = op.parse_notification(text)
     assert note["event"] == "CONNECT" and note["args"] == ["0", "1"]
     assert note["env"]["common_name"] == "user@example.com"
     assert note["env"]["IV_SSO"] == "webauth,openurl,crtext"
@@ -296,5 +296,5 @@ def test_real_client_connect_block():
 
 def test_state_notification_from_a_log():
     line = lines("pl48415-openvpn-install-advanced__state-wait-notification.txt")[0]
-    note = m._parse_notification([line[line.index(">"):]])
+    note = op.parse_notification([line[line.index(">"):]])
     assert note["source"] == "STATE" and note["state"]["state"] == "WAIT" and note["state"]["time"] == 1452594039

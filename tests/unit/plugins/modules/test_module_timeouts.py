@@ -18,7 +18,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
     from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client, _ocserv_state
-from ansible_collections.vpnfleet.control.plugins.module_utils import _common, _ocserv_events, _openvpn3 as o3
+from ansible_collections.vpnfleet.control.plugins.module_utils import _common, _ocserv_events, _openvpn3_client as o3c
 from ansible_collections.vpnfleet.control.plugins.modules import (
     ocserv_ban,
     ocserv_events,
@@ -58,8 +58,8 @@ def nothing_runs(monkeypatch):
     monkeypatch.setattr(_common, "spawn", refuse)
     monkeypatch.setattr(_ocserv_client, "run_command", refuse)
     monkeypatch.setattr(_ocserv_state, "run_command", refuse)
-    monkeypatch.setattr(o3, "subprocess_runner", refuse)
-    monkeypatch.setattr(o3, "find_busctl", lambda paths=None: "/usr/bin/busctl")
+    monkeypatch.setattr(o3c, "subprocess_runner", refuse)
+    monkeypatch.setattr(o3c, "find_busctl", lambda paths=None: "/usr/bin/busctl")
     monkeypatch.setattr(_ocserv_events, "spawn", refuse)
     monkeypatch.setattr(_ocserv_events, "other_listeners", lambda **kw: [])
     return ran

@@ -14,10 +14,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3 as o3
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn3_client as o3c
 from ansible_collections.vpnfleet.control.plugins.modules import openvpn3_session, openvpn3_session_info
 from ansible.module_utils.testing import patch_module_args
 
@@ -35,11 +35,11 @@ def host(monkeypatch):
     def make(version, scenario, **kwargs):
         rep = replay.Replay(version, scenario, **kwargs)
         clock = replay.FakeClock()
-        monkeypatch.setattr(o3, "subprocess_runner", rep)
-        monkeypatch.setattr(o3, "find_busctl", lambda paths=None: "/usr/bin/busctl")
-        monkeypatch.setattr(o3, "_monotonic", clock)
-        monkeypatch.setattr(o3, "_sleep", clock.sleep)
-        monkeypatch.setattr(o3, "local_pid_alive", lambda pid: state["alive"])
+        monkeypatch.setattr(o3c, "subprocess_runner", rep)
+        monkeypatch.setattr(o3c, "find_busctl", lambda paths=None: "/usr/bin/busctl")
+        monkeypatch.setattr(o3c, "_monotonic", clock)
+        monkeypatch.setattr(o3c, "_sleep", clock.sleep)
+        monkeypatch.setattr(o3c, "local_pid_alive", lambda pid: state["alive"])
         rep.state = state
         return rep
     return make
@@ -262,7 +262,7 @@ def test_manager_stopped(host, capsys, version):
 def test_reconnecting_waits_bounded(host, capsys, version):
     rep = host(version, "reconnecting")
     # skip to the part of the timeline where the server was gone
-    o3.OpenVPN3Client(timeout=60).wait_status(rep.notes()["path"], (12,), failed=())
+    o3c.OpenVPN3Client(timeout=60).wait_status(rep.notes()["path"], (12,), failed=())
     budget = replay.reconnect_budget(version)
     res = run(openvpn3_session, capsys, config_name="lab-vpn", state="connected", timeout=budget)
     assert res["failed"] is True and res["error_kind"] == "timeout"

@@ -18,10 +18,10 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
 try:
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_state as ost
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
-    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_mgmt as m
+    from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_client as oc, _openvpn_state as ost
 from ansible_collections.vpnfleet.control.plugins.modules import (
     openvpn_client,
     openvpn_command,
@@ -43,10 +43,10 @@ def fake(monkeypatch):
 
     def install(sock):
         holder["sock"] = sock
-        monkeypatch.setattr(m.ManagementClient, "_open", lambda self, deadline: sock)
+        monkeypatch.setattr(oc.ManagementClient, "_open", lambda self, deadline: sock)
         return sock
 
-    monkeypatch.setattr(openvpn_client, "POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(ost, "POLL_INTERVAL", 0.01)
     return install
 
 
@@ -343,7 +343,7 @@ def no_connect(monkeypatch):
         opened.append(self.target)
         raise AssertionError("the module connected")
 
-    monkeypatch.setattr(m.ManagementClient, "_open", refuse)
+    monkeypatch.setattr(oc.ManagementClient, "_open", refuse)
     return opened
 
 
@@ -407,4 +407,4 @@ def test_client_kill_message_sent_as_one_parameter(version, fake, capsys):
     res = run_module(openvpn_client, capsys, client_id=[2], kill_message="bye from admin", wait=False)
     assert not res.get("failed"), res
     kills = [c for c in sock.commands if c.startswith("client-kill")]
-    assert kills and all(m.split_command(c)[2] == "HALT,bye from admin" for c in kills)
+    assert kills and all(oc.split_command(c)[2] == "HALT,bye from admin" for c in kills)

@@ -249,6 +249,13 @@ def test_nothing_found(isolated, capsys):
     assert vpn["ocserv"] == {"present": False} and vpn["ocserv_instances"] == [] and vpn["openvpn"] == []
     assert vpn["summary"]["ocserv_servers"] == 0 and vpn["summary"]["unreachable"] == []
     assert isinstance(vpn["gathered_at"], int)
+    assert vpn["gathered"] == ["ocserv", "openvpn", "openvpn3"]
+
+
+def test_gathered_names_the_families_looked_at(isolated, capsys):
+    # an empty list of a family that was not looked at must not read as "no server"
+    res = run_module(capsys, gather=["openvpn3", "ocserv"], **base_args(isolated))
+    assert res["ansible_facts"]["vpn"]["gathered"] == ["ocserv", "openvpn3"]
 
 
 # ---------------------------------------------------------------------------- OpenVPN
