@@ -7,8 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import os
+import re
 import signal
+import stat
 import subprocess
 import time
 
@@ -53,6 +56,49 @@ def unique(items):
             seen.add(item)
             result.append(item)
     return result
+
+
+_INT_RE = re.compile(r"^\s*-?[0-9]+\s*$")
+
+
+def to_int(value):
+    """int from an int or a numeric string (ASCII digits: ``int()`` would also read ``"٣"`` as 3,
+    a number nobody wrote); ``None`` otherwise."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        # json reads 1e999 as inf and NaN as nan: no int for those
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        if value.isascii() and value.isdecimal():   # the common case, same digits as the regex
+            return int(value)
+        if _INT_RE.match(value):
+            return int(value)
+    return None
+
+
+# ---------------------------------------------------------------------------- sockets
+
+def is_socket(path):
+    """Whether ``path`` exists and is a unix socket (a broken or unreadable path is not)."""
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except (IOError, OSError, ValueError):
+        return False
+
+
+def socket_key(path):
+    """One name per socket file, for comparing and de-duplicating sockets: the real path, with
+    ``/var/run`` read as ``/run`` (a link to it on every current distribution: one socket, two names)."""
+    try:
+        real = os.path.realpath(path)
+    except ValueError:   # a NUL byte: no such file, the name is its own key
+        real = os.path.normpath(path)
+    if real.startswith("/var/run/"):
+        real = "/run/" + real[len("/var/run/"):]
+    return real
 
 
 # One day: long enough for any control-socket operation, short enough that a

@@ -11,11 +11,24 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 class VpnModule(AnsibleModule):
-    """AnsibleModule whose invocation log survives a NUL inside a value.
+    """AnsibleModule with the rules every module of the collection follows.
 
-    syslog(3) takes C strings: ansible-core 2.19 and later fail the task on a value with NUL while
-    logging the invocation, before the module can refuse the value with ``error_kind: invalid``. The
-    log line gets the NUL written as ``\\x00``; the value itself is left alone, and refused."""
+    - ``diff`` is returned in diff mode only (``--diff`` or ``diff: true``), by every family: the
+      state logic always computes it, the module drops it here when diff mode is off.
+    - The invocation log survives a NUL inside a value. syslog(3) takes C strings: ansible-core 2.19
+      and later fail the task on a value with NUL while logging the invocation, before the module can
+      refuse the value with ``error_kind: invalid``. The log line gets the NUL written as ``\\x00``;
+      the value itself is left alone, and refused."""
 
     def _log_to_syslog(self, msg):
         super(VpnModule, self)._log_to_syslog(msg.replace("\x00", "\\x00"))
+
+    def exit_json(self, **kwargs):
+        if not self._diff:
+            kwargs.pop("diff", None)
+        super(VpnModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        if not self._diff:
+            kwargs.pop("diff", None)
+        super(VpnModule, self).fail_json(msg, **kwargs)

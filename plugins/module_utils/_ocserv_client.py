@@ -447,9 +447,6 @@ class OcctlClient(object):
                     outcomes[tuple(command)] = (False, error)
         return outcomes
 
-    def disconnect_user(self, name):
-        return self.action(["disconnect", "user", name])
-
     def disconnect_id(self, conn_id):
         return self.action(["disconnect", "id", str(conn_id)])
 

@@ -41,6 +41,7 @@ from ansible_collections.vpnfleet.control.plugins.module_utils._common import (
     check_timeout,
     kill_group,
     spawn,
+    socket_key,
 )
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_client import DEFAULT_SOCKET, build_argv, classify_error
 from ansible_collections.vpnfleet.control.plugins.module_utils._ocserv_parsers import parse_interval
@@ -151,7 +152,7 @@ def _socket_of(args):
 def _same_socket(a, b):
     a = a or DEFAULT_SOCKET
     b = b or DEFAULT_SOCKET
-    return a == b or os.path.realpath(a) == os.path.realpath(b)
+    return a == b or socket_key(a) == socket_key(b)
 
 
 def other_listeners(own_pids=(), proc="/proc", socket=None):

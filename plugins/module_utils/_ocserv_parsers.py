@@ -11,7 +11,7 @@ Public pieces (other modules import them, keep them stable):
   reader where it must); ``tolerant_records(text)`` - the same by the tolerant reader alone.
 * ``normalize_user(record)``, ``normalize_session``, ``normalize_status``, ``normalize_ban``,
   ``normalize_ban_point``, ``normalize_iroute`` - one occtl JSON element to the collection's shape.
-* ``parse_interval``, ``derive_epoch``, ``to_int``, ``to_bool``, ``parse_version``, ``version_tuple``,
+* ``parse_interval``, ``derive_epoch``, ``to_bool``, ``parse_version``, ``version_tuple``,
   ``check_sid`` - occtl's values read.
 
 The occtl behaviour this relies on, checked on ocserv 1.1.6, 1.3.0 and 1.5.0, is described in the
@@ -23,12 +23,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import math
 import os
 import re
 import time
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, as_list, to_int
 
 
 # ---------------------------------------------------------------------------- tolerant JSON
@@ -268,26 +267,6 @@ def snake(label):
     """occtl label to snake_case: ``Remote IP`` -> ``remote_ip``, ``Sec-mod PID`` -> ``sec_mod_pid``."""
     text = re.sub(r"[^0-9A-Za-z]+", "_", label.strip()).strip("_")
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text).lower()
-
-
-_INT_RE = re.compile(r"^\s*-?\d+\s*$")
-
-
-def to_int(value):
-    """int from an int or a numeric string; ``None`` otherwise."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        # json reads 1e999 as inf and NaN as nan: no int for those
-        return int(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        if value.isdecimal():   # the common case, same digits as the regex's \d
-            return int(value)
-        if _INT_RE.match(value):
-            return int(value)
-    return None
 
 
 def to_bool(value):
@@ -671,25 +650,6 @@ def normalize_iroute(record):
         "ip": ip,
         "iroutes": _as_list(record.get("iRoutes")),
     }
-
-
-_PLAIN_BAN_ROW = re.compile(r"^\s*([0-9A-Fa-f:.]+)\s+(\d+)(?:\s+(\d{4}-\d\d-\d\d \d\d:\d\d)\s*\((.*)\))?\s*$")
-
-
-def parse_plain_bans(text):
-    """Rows of the plain ``show ip bans`` / ``show ip ban points`` tables (header optional):
-    a list of dicts with ``IP``, ``Score`` and for bans ``Since``/``_Since`` (occtl's keys)."""
-    rows = []
-    for line in (text or "").splitlines():
-        match = _PLAIN_BAN_ROW.match(line)
-        if not match:
-            continue
-        row = {"IP": match.group(1), "Score": int(match.group(2))}
-        if match.group(3):
-            row["Since"] = match.group(3)
-            row["_Since"] = match.group(4)
-        rows.append(row)
-    return rows
 
 
 def parse_version(text):

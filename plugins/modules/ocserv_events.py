@@ -247,10 +247,10 @@ def main():
     except VpnControlError as exc:
         module.fail_json(events=[], **exc.fail_kwargs())
     if params["max_events"] is not None and params["max_events"] < 1:
-        module.fail_json(msg="max_events must be at least 1", error_kind="invalid")
+        module.fail_json(msg="max_events must be at least 1.", error_kind="invalid")
     until = dict((k, v) for k, v in (params["until"] or {}).items() if v is not None)
     if params["until"] is not None and not until:
-        module.fail_json(msg="until needs at least one of event, username, id, remote_ip", error_kind="invalid")
+        module.fail_json(msg="until needs at least one of event, username, id, remote_ip.", error_kind="invalid")
     if "username" in until:
         try:
             check_user_name(until["username"], "until.username")
@@ -281,7 +281,7 @@ def main():
         kwargs["socket"] = params["socket"]
         module.fail_json(**kwargs)
     except (IOError, OSError) as exc:
-        module.fail_json(msg="listening to ocserv events failed: %s" % exc, error_kind="error", events=[])
+        module.fail_json(msg="listening to ocserv events failed: %s." % exc, error_kind="error", events=[])
 
     for warning in result.pop("warnings"):
         module.warn(warning)

@@ -189,10 +189,10 @@ def main():
         if params[key]:
             selector = (key, params[key])
     if selector is None and not params["cleanup"]:
-        module.fail_json(msg="one of path, config_name or interface is required (or cleanup=true alone)",
+        module.fail_json(msg="one of path, config_name or interface is required (or cleanup=true alone).",
                          error_kind="invalid")
     if selector is None and params["state"]:
-        module.fail_json(msg="state=%s needs a session: give path, config_name or interface" % params["state"],
+        module.fail_json(msg="state=%s needs a session: give path, config_name or interface." % params["state"],
                          error_kind="invalid")
     state = params["state"] or "connected"
 

@@ -188,8 +188,6 @@ def main():
             result = ensure_clients(client, module.params, module.check_mode)
     except ManagementError as exc:
         module.fail_json(**exc.fail_kwargs())
-    if not module._diff:
-        result.pop("diff", None)
     module.exit_json(**result)
 
 

@@ -117,10 +117,17 @@ management_version:
   description: Management interface version of the server.
   returned: always
   type: int
+error_kind:
+  description:
+    - On failure, the cause (V(invalid) for a command refused before connecting, V(command_error) when the
+      server answered C(ERROR:) and O(fail_on_error=true), V(busy), V(timeout), V(unreachable), ...).
+  returned: failure
+  type: str
 """
 
 from ansible_collections.vpnfleet.control.plugins.module_utils._module import VpnModule
 from ansible_collections.vpnfleet.control.plugins.module_utils._openvpn_client import (
+    CommandError,
     client_from_params,
     command_is_read_only,
     module_kwargs,
@@ -162,7 +169,7 @@ def main():
                          error_kind="invalid")
     verb = words[0]
     if verb in REFUSED:
-        module.fail_json(msg="The command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
+        module.fail_json(msg="command %r is not allowed here: %s." % (words[0], REFUSED[verb]),
                          error_kind="invalid")
     read_only = command_is_read_only(command)
     result = {"changed": not read_only, "read_only": read_only, "lines": [], "notifications": []}
@@ -180,7 +187,7 @@ def main():
     result["text"] = reply.text
     if reply.kind == "error" and module.params["fail_on_error"]:
         result["changed"] = False
-        result["msg"] = "OpenVPN management command %r failed: %s" % (command, reply.text)
+        result.update(CommandError(command, reply.text).fail_kwargs())   # msg and error_kind=command_error
         module.fail_json(**result)
     if reply.kind == "error":
         result["changed"] = False

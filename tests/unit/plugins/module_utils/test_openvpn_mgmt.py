@@ -31,7 +31,12 @@ MGMT = {"2.6.14": 5, "2.7.8": 6}
 
 
 def test_both_versions_recorded():
-    assert "2.6.14" in VERSIONS and "2.7.8" in VERSIONS
+    """Each release's transcripts report the release their folder is named after."""
+    found = {}
+    for version in VERSIONS:
+        with client_for(replay.CommandSocket(replay.load(version, "basics"))) as c:
+            found[version] = (c.version()["openvpn"], c.management_version)
+    assert found == {"2.6.14": ("2.6.14", 5), "2.7.8": ("2.7.8", 6)}
 
 
 def client_for(sock, **kwargs):

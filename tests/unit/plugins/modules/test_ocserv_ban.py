@@ -78,3 +78,13 @@ def test_ipv6_matches_any_spelling(capsys, monkeypatch):
     })
     res = run(ocserv_ban, capsys, monkeypatch, fake, ip="2001:DB8::7", _check=True)
     assert res["changed"] and res["unbanned"] == ["2001:db8::7"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_diff_only_in_diff_mode(version, capsys, monkeypatch):
+    """The same rule in every family: ``diff`` only with --diff; the change itself is the same."""
+    fake = banned(version)
+    res = run(ocserv_ban, capsys, monkeypatch, fake, ip=[BANNED], _diff=False)
+    assert not res.get("failed"), res
+    assert res["changed"] and res["unbanned"] == [BANNED] and "diff" not in res
+    assert actions(fake) == [("unban", "ip", BANNED)]

@@ -227,3 +227,12 @@ def test_name_with_surrounding_white_space_or_separator_refused(tmp_path, capsys
     assert not res["changed"] and res["accounts"] == []
     assert fake.commands() == []                                   # no occtl call at all
     assert path.read_bytes() == PASSWD.encode() and sorted(os.listdir(str(tmp_path))) == ["ocpasswd"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_disconnected_without_diff_mode(version, capsys, monkeypatch):
+    """``diff`` only in diff mode, as in the OpenVPN modules; the change is the same."""
+    fake = server(version)
+    res = run(ocserv_user, capsys, monkeypatch, fake, name="carol", state="disconnected", _diff=False)
+    assert res["changed"] and res["disconnected"] == ids_of(version, "carol") and "diff" not in res
+    assert actions(fake) == [("disconnect", "user", "carol")]

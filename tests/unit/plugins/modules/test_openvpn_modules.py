@@ -294,7 +294,7 @@ def test_command_read_only(version, fake, capsys):
 def test_command_error(version, fake, capsys):
     fake(replay.CommandSocket(replay.load(version, "basics")))
     res = run_module(openvpn_command, capsys, command="kill nosuchcn")
-    assert res["failed"] and res["lines"] == ["ERROR: common name 'nosuchcn' not found"]
+    assert res["failed"] and res["error_kind"] == "command_error" and res["lines"] == ["ERROR: common name 'nosuchcn' not found"]
     fake(replay.CommandSocket(replay.load(version, "basics")))
     res = run_module(openvpn_command, capsys, command="kill nosuchcn", fail_on_error=False)
     assert not res.get("failed") and res["changed"] is False and res["reply"] == "error"

@@ -17,7 +17,6 @@ import socket
 import sys
 
 import pytest
-from hypothesis import given, settings, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
@@ -26,6 +25,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
     from ansible_collections.vpnfleet.control.plugins.modules import vpn_facts
+from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_client
 
 from ansible.module_utils.testing import patch_module_args
 
@@ -132,7 +132,7 @@ def make_socket_file(path):
 def isolated(monkeypatch, tmp_path):
     """No real server of this machine is ever asked: every family points into tmp_path."""
     monkeypatch.setattr(vpn_facts, "OPENVPN3_MARKERS", (str(tmp_path / "no-openvpn3"),))
-    monkeypatch.setattr(vpn_facts._ocserv_client, "DEFAULT_SOCKET", str(tmp_path / "default-occtl.socket"))
+    monkeypatch.setattr(_ocserv_client, "DEFAULT_SOCKET", str(tmp_path / "default-occtl.socket"))
     return tmp_path
 
 
@@ -152,149 +152,6 @@ def run_module(capsys, **args):
         with pytest.raises(SystemExit):
             vpn_facts.main()
     return json.loads(capsys.readouterr().out)
-
-
-# ---------------------------------------------------------------------------- configuration parsing
-
-def test_parse_ocserv_config():
-    text = """
-# occtl-socket-file = /wrong
-auth = "plain[passwd=/etc/ocserv/ocpasswd]"
-tcp-port = 443
-socket-file = /run/ocserv-socket
-occtl-socket-file = /run/ocserv/occtl.socket
-use-occtl = true
-pid-file = /run/ocserv.pid
-"""
-    info = vpn_facts.parse_ocserv_config(text)
-    assert info == {"occtl_socket": "/run/ocserv/occtl.socket", "use_occtl": True, "pid_file": "/run/ocserv.pid",
-                    "tcp_port": 443, "is_ocserv": True, "passwd_file": "/etc/ocserv/ocpasswd",
-                    "auth_methods": ["plain"], "crl": None}
-    assert vpn_facts.parse_ocserv_config("use-occtl = false\ntcp-port=1\n")["use_occtl"] is False
-    assert not vpn_facts.parse_ocserv_config("something else\n")["is_ocserv"]
-
-
-def test_parse_ocserv_config_certificate_auth():
-    """The role's certificate configurations: certificate only, and certificate beside a password file."""
-    info = vpn_facts.parse_ocserv_config(
-        'auth = "certificate"\nca-cert = /etc/ocserv/pki/ca.pem\ncrl = /etc/ocserv/pki/crl.pem\n'
-        'cert-user-oid = 2.5.4.3\n# crl = /old.pem\n')
-    assert info["auth_methods"] == ["certificate"] and info["crl"] == "/etc/ocserv/pki/crl.pem"
-    assert info["passwd_file"] is None
-    info = vpn_facts.parse_ocserv_config(
-        'auth = "plain[passwd=/etc/ocserv/ocpasswd]"\nenable-auth = "certificate"\n'
-        'enable-auth = "gssapi[no-local-map]"\nauth = "plain[passwd=/other]"\n')
-    assert info["auth_methods"] == ["plain", "certificate", "gssapi"]
-    assert info["passwd_file"] == "/etc/ocserv/ocpasswd" and info["crl"] is None
-    assert vpn_facts.parse_ocserv_config('auth = "radius[config=/etc/r.conf,groupconfig=true]"\n'
-                                         'crl = ""\n') == dict(
-        vpn_facts.parse_ocserv_config('auth = "radius[config=/x]"'), crl=None)
-
-
-@given(st.lists(st.sampled_from(["plain[passwd=/p]", "certificate", "pam", "radius[config=/r]", "gssapi",
-                                 "", "[x]", "PAM"]), max_size=6),
-       st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
-def test_parse_ocserv_config_auth_property(methods, noise):
-    """Each method name once, in order, lower case; no input makes the parser raise."""
-    text = "".join('%s = "%s"\n' % ("auth" if i == 0 else "enable-auth", m) for i, m in enumerate(methods))
-    info = vpn_facts.parse_ocserv_config(text + noise)
-    expected = []
-    for m in methods:
-        name = m.split("[")[0].lower()
-        if name and name not in expected:
-            expected.append(name)
-    assert info["auth_methods"][:len(expected)] == expected
-    assert len(set(info["auth_methods"])) == len(info["auth_methods"])
-    crl = vpn_facts.parse_ocserv_config(noise)["crl"]
-    assert crl is None or (isinstance(crl, str) and crl != "")
-
-
-def test_parse_openvpn_config_unix_tcp_relative():
-    info = vpn_facts.parse_openvpn_config(
-        "server 10.8.0.0 255.255.255.0\nmanagement /run/openvpn-server/srv.sock unix\n"
-        "management-client-group openvpn-admin\n<ca>\nmanagement bogus\n</ca>\n", "/etc/openvpn/server")
-    assert info["management"] == {"socket": "/run/openvpn-server/srv.sock", "password_file": None}
-    assert info["role"] == "server" and info["management_client_group"] == "openvpn-admin"
-    info = vpn_facts.parse_openvpn_config('client\nmanagement 127.0.0.1 7505 "mgmt pw.txt"\n', "/etc/openvpn")
-    assert info["management"] == {"host": "127.0.0.1", "port": 7505, "password_file": "/etc/openvpn/mgmt pw.txt"}
-    assert info["role"] == "client"
-    info = vpn_facts.parse_openvpn_config("cd /srv/vpn\nmode server\nmanagement run/m.sock unix pw\n", "/etc")
-    assert info["management"] == {"socket": "/srv/vpn/run/m.sock", "password_file": "/srv/vpn/pw"}
-    info = vpn_facts.parse_openvpn_config("ca pki/ca.crt\ndh none\ncrl-verify /srv/crl.pem\n<key>\n</key>\n", "/etc/o")
-    assert info["files"] == {"ca": "/etc/o/pki/ca.crt", "crl_verify": "/srv/crl.pem"}
-    assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["management"] is None
-    assert vpn_facts.parse_openvpn_config("dev tun\n", "/etc")["client_config_dir"] is None
-
-
-def test_parse_openvpn_config_client_config_dir():
-    info = vpn_facts.parse_openvpn_config("client-config-dir /etc/openvpn/server/s/ccd\n", "/etc/openvpn/server")
-    assert info["client_config_dir"] == "/etc/openvpn/server/s/ccd"
-    # relative to the directory the unit runs in, or to cd
-    info = vpn_facts.parse_openvpn_config("client-config-dir ccd\n", "/etc/openvpn/server")
-    assert info["client_config_dir"] == "/etc/openvpn/server/ccd"
-    info = vpn_facts.parse_openvpn_config("cd /srv/vpn\nclient-config-dir 'my ccd'\n", "/etc/openvpn")
-    assert info["client_config_dir"] == "/srv/vpn/my ccd"
-    # a directory is not a file re-read on SIGHUP
-    assert "client_config_dir" not in info["files"]
-
-
-def test_parse_ocserv_config_auth_methods():
-    """The methods of auth / enable-auth lines, without their options (docs: ocserv.conf(5))."""
-    text = ('auth = "certificate"\nauth = "plain[passwd=/etc/ocserv/pw,otp=/etc/ocserv/otp]"\n'
-            'enable-auth = "gssapi[keytab=/etc/krb5.keytab]"\nenable-auth = radius[config=/etc/r.conf,groupconfig=true]\n'
-            '#auth = "pam"\n')
-    info = vpn_facts.parse_ocserv_config(text)
-    assert info["auth_methods"] == ["certificate", "plain", "gssapi", "radius"]
-    assert info["passwd_file"] == "/etc/ocserv/pw"
-    assert vpn_facts.parse_ocserv_config('auth = "pam[gid-min=1000]"\n')["auth_methods"] == ["pam"]
-    assert vpn_facts.parse_ocserv_config('auth = "PAM"\n')["auth_methods"] == ["pam"]
-    assert vpn_facts.parse_ocserv_config('auth = ""\n')["auth_methods"] == []
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text())
-def test_config_parsers_take_any_text(text):
-    """No configuration text makes the parsers fail; the methods are bare lower-case names."""
-    info = vpn_facts.parse_ocserv_config(text)
-    for method in info["auth_methods"]:
-        assert method and method == method.lower() and all(c.isalnum() or c in "_-" for c in method)
-    info = vpn_facts.parse_openvpn_config(text, "/etc/openvpn/server")
-    assert info["client_config_dir"] is None or os.path.isabs(info["client_config_dir"])
-
-
-def test_reread_files_and_run_as():
-    text = ("ca /p/ca.crt\ncert /p/s.crt\nkey /p/s.key\ncrl-verify /p/crl.d dir\nuser nobody\ngroup nogroup\n"
-            "persist-key\n")
-    info = vpn_facts.parse_openvpn_config(text, "/etc/openvpn/server")
-    assert info["run_as"] == {"user": "nobody", "group": "nogroup"} and info["persist_key"]
-    cand = dict(info, config="/etc/openvpn/server/a.conf")
-    # the key is kept in memory (persist-key); the CRL directory is listed, not its "dir" flag
-    assert vpn_facts.reread_files(cand) == ["/etc/openvpn/server/a.conf", "/p/ca.crt", "/p/s.crt", "/p/crl.d"]
-    cand["persist_key"] = False
-    assert "/p/s.key" in vpn_facts.reread_files(cand)
-    assert vpn_facts.reread_files(dict(cand, config=None)) == []
-
-
-def test_unit_names():
-    assert vpn_facts.unit_for("/etc/openvpn/server/edge.conf") == "openvpn-server@edge.service"
-    assert vpn_facts.unit_for("/etc/openvpn/site.conf") == "openvpn@site.service"
-    assert vpn_facts.unit_for("/etc/openvpn/client/up.conf") == "openvpn-client@up.service"
-    assert vpn_facts.unit_for("/srv/x.conf") is None
-
-
-def test_ocserv_candidates_dedupe_and_disabled(tmp_path):
-    (tmp_path / "a.conf").write_text("auth = plain\nocctl-socket-file = %s\n" % (tmp_path / "occtl.socket"))
-    (tmp_path / "b.conf").write_text("tcp-port = 4443\nuse-occtl = false\nocctl-socket-file = %s\n"
-                                     % (tmp_path / "b.socket"))
-    (tmp_path / "notes.conf").write_text("nothing for ocserv here\n")
-    cands = vpn_facts.ocserv_candidates([str(tmp_path / "a.conf"), str(tmp_path / "*.conf")],
-                                        [str(tmp_path / "occtl.socket"), str(tmp_path / "extra.socket")])
-    assert [(c["socket"], c["source"], c["use_occtl"]) for c in cands] == [
-        (str(tmp_path / "occtl.socket"), "config", True),
-        (str(tmp_path / "b.socket"), "config", False),
-        (str(tmp_path / "extra.socket"), "explicit", True),
-    ]
-    assert vpn_facts.ocserv_candidates([str(tmp_path / "*.conf")], [], discover=False) == []
 
 
 # ---------------------------------------------------------------------------- ocserv
@@ -371,7 +228,7 @@ def test_ocserv_stopped_and_stale(isolated, capsys, monkeypatch):
     monkeypatch.setattr(vpn_facts, "OCCTL_RUNNER", stale_runner)
     res = run_module(capsys, gather=["ocserv"], discover=False, ocserv_socket=[str(tmp_path / "stale.socket")],
                      fail_on_unreachable=True)
-    assert res["failed"] and "not answering" in res["msg"]
+    assert res["failed"] and res["error_kind"] == "unreachable" and "not answering" in res["msg"]
     oc = res["ansible_facts"]["vpn"]["ocserv"]
     assert oc["running"] and not oc["reachable"] and oc["error_kind"] == "unreachable"
     assert "Connection refused" in oc["error"] or "refused" in oc["error"].lower()
