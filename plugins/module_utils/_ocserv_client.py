@@ -466,7 +466,7 @@ class OcctlClient(object):
         return self.action(["stop", "now"], allow_not_found=False)
 
 
-_BATCH_WORD_RE = re.compile(r"^[A-Za-z0-9._@+-]+$")
+_BATCH_WORD_RE = re.compile(r"^[A-Za-z0-9._@+-]+\Z")
 
 
 def _batchable(command):

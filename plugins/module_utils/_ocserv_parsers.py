@@ -669,8 +669,8 @@ def version_tuple(version):
     return tuple(parts)
 
 
-SHORT_SID_RE = re.compile(r"^[A-Za-z0-9+/]{6}$")
-FULL_SID_RE = re.compile(r"^[A-Za-z0-9+/]{27}=$")
+SHORT_SID_RE = re.compile(r"^[A-Za-z0-9+/]{6}\Z")
+FULL_SID_RE = re.compile(r"^[A-Za-z0-9+/]{27}=\Z")
 
 
 def check_sid(sid):

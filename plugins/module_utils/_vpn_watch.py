@@ -73,9 +73,9 @@ DEFAULTS = {
 }
 # An SSH destination: a host name, an address, user@host. Never an option (no leading "-"),
 # never a space, quote or shell metacharacter.
-_HOST_RE = re.compile(r"^(?!-)[A-Za-z0-9_.@%:\[\]-]{1,255}$")
+_HOST_RE = re.compile(r"^(?!-)[A-Za-z0-9_.@%:\[\]-]{1,255}\Z")
 # A name for an instance (OpenVPN): what events carry and rules match on.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 # ssh's own failures (rc 255 is also what some remote commands exit with).
 _SSH_FAILURE_RE = re.compile(
     r"(^|\n)(ssh: |kex_exchange_identification|Connection (closed|reset|timed out|refused)|"

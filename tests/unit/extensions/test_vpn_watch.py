@@ -158,6 +158,14 @@ def test_bad_arguments_stop_the_source_with_a_message():
         run(vw.run_source("ocserv", asyncio.Queue(), {"hosts": ["-oProxyCommand=x"]}))
 
 
+@pytest.mark.parametrize("text", ["0\n", "host\n", "vpn1.example.org\n"])
+def test_a_host_with_a_final_newline_is_refused(text):
+    # hypothesis found "0\n": a "$" anchor matches before a final newline
+    with pytest.raises(VpnControlError) as info:
+        vw.check_host(text)
+    assert info.value.kind == "invalid"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_any_host_text_is_either_a_safe_destination_or_refused(text):

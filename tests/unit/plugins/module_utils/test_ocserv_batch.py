@@ -174,6 +174,7 @@ def test_batch_only_plain_names_and_several_commands():
     assert runner.stdins == []
     assert not oc_client._batchable(["terminate", "user", "a b"])
     assert not oc_client._batchable(["terminate", "user", "a\nshow users"])
+    assert not oc_client._batchable(["terminate", "user", "alice\n"])   # "$" would match before the newline
     assert not oc_client._batchable(["show", "user", "alice"])
     assert oc_client._batchable(["disconnect", "user", "first.last@example.org"])
 
