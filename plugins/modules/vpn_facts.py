@@ -478,8 +478,8 @@ OPENVPN3_MARKERS = _vpn_facts.OPENVPN3_MARKERS
 
 # An openvpn_management entry: the connection options of the openvpn_* modules (one timeout for
 # the whole task instead of one per entry) and the name reported for the instance.
-MANAGEMENT_OPTIONS = dict((key, value) for key, value in connection_argument_spec().items() if key != "timeout")
-MANAGEMENT_OPTIONS["name"] = dict(type="str")
+MANAGEMENT_OPTIONS = dict([(key, value) for key, value in connection_argument_spec().items() if key != "timeout"]
+                          + [("name", dict(type="str"))])
 
 
 def main():
