@@ -112,6 +112,14 @@ GATHER = """
       vpnfleet.control.vpn_facts:
 """
 
+# Ansible's own fixed cost over the same hosts (start, inventory, connections' first use): no task at all
+EMPTY = """
+- name: Empty play
+  hosts: "{{ fleet }}"
+  gather_facts: false
+  tasks: []
+"""
+
 NAME = "fleet"
 
 
@@ -192,7 +200,8 @@ def main(argv=None):
     for n in args.n:
         fleet = ",".join("f%02d" % i for i in range(1, n + 1))
         forks = args.forks or n
-        variants = [("ours", lambda: revoke(fleet, forks)), ("naive5", lambda: run_pb(NAIVE, fleet, forks=5)),
+        variants = [("empty", lambda: run_pb(EMPTY, fleet, forks=forks)),
+                    ("ours", lambda: revoke(fleet, forks)), ("naive5", lambda: run_pb(NAIVE, fleet, forks=5)),
                     ("pinned", lambda: revoke(fleet, forks, pinned=True)),
                     ("cached", lambda: revoke(fleet, forks, cache_dir=cache_dir))]
         if not args.no_naive_same_forks:
@@ -282,6 +291,13 @@ def render(run, res):
             _met(rc["median"]).strip("*"), benchlib.fmt_ratio(_ratio(d, "ours", "naive5")),
             benchlib.fmt_spread(_wall(d, "naiveN")), benchlib.fmt_ratio(_ratio(d, "pinned", "naiveN")),
             benchlib.fmt_s(_wall(d, "cached")["median"] / n), benchlib.fmt_s(_wall(d, "naive5")["median"] / n)))
+    empties = [(n, _wall(res["by_n"][str(n)]["runs"], "empty")["median"]) for n in res["ns"]
+               if res["by_n"][str(n)]["runs"].get("empty")]
+    if empties:
+        out += ["", "Ansible's fixed cost, an empty play (no task) over the same hosts: %s. What a play can gain "
+                "over the naive one is bounded by it: with one module round for ours against four for the naive "
+                "play, the ratio stays under (fixed + 4 rounds) / (fixed + 1 round), which at N=5 on this "
+                "machine is below 2x." % ", ".join("N=%d %s" % (n, benchlib.fmt_s(w)) for n, w in empties)]
     n_max = str(max(res["ns"]))
     runs = res["by_n"][n_max]["runs"]
     if runs.get("pinned") and runs["pinned"][0].get("tasks"):
