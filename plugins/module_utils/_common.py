@@ -240,11 +240,19 @@ def run(argv, timeout, stdin=None, env=None, what=None, timeout_msg=None):
     return proc.returncode, stdout, stderr
 
 
-def poll(check, timeout, interval=0.1):
-    """Call ``check()`` until it returns a true value or ``timeout`` seconds pass; its last value."""
+def poll(check, timeout, interval=0.1, first=0.02):
+    """Call ``check()`` until it returns a true value or ``timeout`` seconds pass; its last value.
+
+    The pause between calls starts at ``first`` and doubles up to ``interval``: a server usually
+    settles within a few tens of milliseconds, and a fixed ``interval`` would make every task wait it."""
     deadline = time.time() + max(float(timeout), 0.0)
+    pause = min(first, interval)
     value = check()
-    while not value and time.time() < deadline:
-        time.sleep(interval)
+    while not value:
+        left = deadline - time.time()
+        if left <= 0:
+            break
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, interval)
         value = check()
     return value

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
@@ -223,3 +223,33 @@ def test_clients_refuse_bad_timeouts(timeout):
     with pytest.raises(VpnControlError) as err:
         _openvpn3_client.OpenVPN3Client(timeout=timeout, busctl="/bin/false", runner=lambda argv, t: (0, "", ""))
     assert err.value.kind == "invalid"
+
+
+def test_poll_returns_the_first_true_value_and_backs_off(monkeypatch):
+    pauses, values = [], iter([None, 0, "", "done", "late"])
+    monkeypatch.setattr(_common.time, "sleep", pauses.append)
+    assert _common.poll(lambda: next(values), timeout=60, interval=0.1, first=0.02) == "done"
+    assert pauses == [0.02, 0.04, 0.08]
+
+
+def test_poll_never_waits_past_its_timeout():
+    calls = []
+    started = time.time()
+    assert _common.poll(lambda: calls.append(1), timeout=0.3, interval=0.1) is None
+    assert time.time() - started < 0.3 + 0.05 and len(calls) >= 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.booleans(), max_size=8))
+def test_poll_property(answers):
+    pauses = []
+    values = iter(answers + [True])
+    orig = _common.time.sleep
+    _common.time.sleep = pauses.append
+    try:
+        got = _common.poll(lambda: next(values), timeout=3600, interval=0.1, first=0.02)
+    finally:
+        _common.time.sleep = orig
+    assert got is True
+    assert len(pauses) == (answers + [True]).index(True)
+    assert all(0 < p <= 0.1 for p in pauses) and pauses == sorted(pauses)
