@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import VpnControlError, to_int
 
 
 class ManagementError(VpnControlError):
@@ -72,15 +72,6 @@ def _split_real_address_fast(value):
     return split_real_address(value)
 
 
-def _int_or_none(value):
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
 _CLIENT_COLUMNS = {
     "Common Name": "common_name",
     "Real Address": "real_address",
@@ -110,7 +101,7 @@ def _row_to_dict(columns, fields, names):
     for column, value in zip(columns, fields):
         key = names.get(column) or _snake(column)
         if key in _INT_KEYS or column.endswith("(time_t)"):
-            row[key] = _int_or_none(value)
+            row[key] = to_int(value)
         else:
             row[key] = value
     return _finish_row(row, split_real_address)
@@ -229,7 +220,7 @@ def parse_status(lines):
             result["title"] = sep.join(fields[1:])
         elif tag == "TIME":
             result["updated_text"] = fields[1] if len(fields) > 1 else None
-            result["updated"] = _int_or_none(fields[2]) if len(fields) > 2 else None
+            result["updated"] = to_int(fields[2]) if len(fields) > 2 else None
         elif tag == "HEADER":
             if len(fields) > 1:
                 headers[fields[1]] = fields[2:]
@@ -239,7 +230,7 @@ def parse_status(lines):
         elif tag == "GLOBAL_STATS":
             if len(fields) >= 3:
                 value = sep.join(fields[2:])
-                number = _int_or_none(value)
+                number = to_int(value)
                 result["global_stats"][_snake(fields[1])] = value if number is None else number
         elif tag in ("CLIENT_LIST", "ROUTING_TABLE"):
             _add_row(result, tag == "CLIENT_LIST", headers.get(tag), fields[1:], line)
@@ -263,7 +254,7 @@ def _parse_statistics(lines):
         elif name == "Updated":
             result["updated_text"] = value
         else:
-            number = _int_or_none(value)
+            number = to_int(value)
             result["statistics"][_snake(name)] = value if number is None else number
     return result
 
@@ -286,7 +277,7 @@ def _parse_status_v1(lines):
             section = "CLIENT LIST"
         if section == "GLOBAL STATS":
             name, _sep, value = line.partition(",")
-            number = _int_or_none(value)
+            number = to_int(value)
             result["global_stats"][_snake(name)] = value if number is None else number
             continue
         fields = line.split(",")
@@ -308,7 +299,7 @@ def parse_version(lines):
         if name == "OpenVPN Version":
             result.update(parse_title(value))
         elif name == "Management Version":
-            result["management"] = _int_or_none(value)
+            result["management"] = to_int(value)
         else:
             result[_snake(name)] = value
     match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", result["openvpn"] or "")
@@ -359,7 +350,7 @@ def parse_state_line(line):
     for index, name in enumerate(_STATE_FIELDS):
         value = fields[index] if index < len(fields) else ""
         if name in ("time", "remote_port", "local_port"):
-            state[name] = _int_or_none(value)
+            state[name] = to_int(value)
         else:
             state[name] = value
     return state
@@ -373,17 +364,13 @@ def parse_state(lines):
     return parse_state_line(lines[-1])
 
 
-def parse_state_history(lines):
-    return [parse_state_line(line) for line in lines if line and line != "END" and not line.startswith(">")]
-
-
 def _parse_key_values(text, what):
     result = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         if not sep:
             raise ManagementError("Cannot parse the %s reply: %r" % (what, text), kind="protocol")
-        number = _int_or_none(value.strip())
+        number = to_int(value.strip())
         result[name.strip()] = value.strip() if number is None else number
     return result
 

@@ -74,7 +74,7 @@ def test_basics_replayed_in_order(version):
         st = c.state()
         assert st["state"] == "CONNECTED" and st["description"] == "SUCCESS"
         assert isinstance(st["time"], int) and st["local_port"] == st["local_port"] and st["local_address"] == "127.0.0.1"
-        hist = op.parse_state_history(c.command("state all").lines)
+        hist = [op.parse_state_line(line) for line in c.command("state all").lines]
         assert [h["state"] for h in hist][-1] == "CONNECTED" and hist[0]["state"] == "CONNECTING"
         ls = c.load_stats()
         assert ls["nclients"] == 3 and ls["bytesin"] > 0 and ls["bytesout"] > 0

@@ -198,7 +198,6 @@ def test_parse_state_line(line):
 @given(st.lists(TEXT, max_size=6))
 def test_parse_state_and_history(lines):
     assert isinstance(op.parse_state(lines), dict)
-    assert isinstance(op.parse_state_history(lines), list)
 
 
 @given(TEXT)

@@ -90,7 +90,6 @@ def test_no_capture_breaks_a_parser(name):
     op.parse_status(text)
     op.parse_version(text)
     op.parse_state(text)
-    op.parse_state_history(text)
     for line in text:
         op.parse_state_line(line)
         op.split_real_address(line)
