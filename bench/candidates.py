@@ -14,6 +14,7 @@ parser returns on every benchmark input and on every captured fixture before it 
 
 from ansible_collections.vpnfleet.control.plugins.module_utils import _ocserv_parsers as ocp
 from ansible_collections.vpnfleet.control.plugins.module_utils import _openvpn_parsers as op
+from ansible_collections.vpnfleet.control.plugins.module_utils._common import to_int
 
 
 def occtl_records(text):
@@ -36,14 +37,14 @@ def parse_status(lines):
             result["title"] = sep.join(fields[1:])
         elif tag == "TIME":
             result["updated_text"] = fields[1] if len(fields) > 1 else None
-            result["updated"] = op._int_or_none(fields[2]) if len(fields) > 2 else None
+            result["updated"] = to_int(fields[2]) if len(fields) > 2 else None
         elif tag == "HEADER":
             if len(fields) > 1:
                 headers[fields[1]] = fields[2:]
         elif tag == "GLOBAL_STATS":
             if len(fields) >= 3:
                 value = sep.join(fields[2:])
-                number = op._int_or_none(value)
+                number = to_int(value)
                 result["global_stats"][op._snake(fields[1])] = value if number is None else number
         elif tag in ("CLIENT_LIST", "ROUTING_TABLE"):
             columns = headers.get(tag)
