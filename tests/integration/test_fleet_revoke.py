@@ -128,6 +128,20 @@ def test_revoke_refuses_hostile_names(fleet, extra):
     assert USER in openvpn_common_names(lab, ovpn)
 
 
+def test_revoke_refuses_a_bad_facts_max_age(fleet):
+    """revoke_facts_max_age decides whether cached facts count as fresh: anything but whole seconds up to a
+    day ("inf" would make facts of any age fresh) is refused by the first task, before anything is looked at."""
+    lab = fleet
+    for book, value in ((REVOKE, "inf"), (REVOKE, "300\n"), (REVOKE, -1), (REINSTATE, "nan")):
+        res = lab.playbook(book, extra_vars={"revoke_users": [USER], "revoke_facts_max_age": value})
+        assert res.rc != 0, (book, value, res.stats)
+        msg = " ".join(r.get("msg", "") for r in res.results("Check the request").values())
+        assert "revoke_facts_max_age is whole seconds" in msg, (book, value, msg)
+        ran = [t.get("task", {}).get("name") for t in res.tasks()]
+        assert "Find the VPN servers of the host" not in ran, (book, value, ran)
+        assert all(s.get("changed", 0) == 0 for s in res.stats.values()), res.stats
+
+
 def test_revoke_check_mode_changes_nothing(fleet):
     lab = fleet
     ovpn = lab.groups["openvpn_servers"][0]
