@@ -138,10 +138,12 @@ def hosts_spec(n_max):
     return specs + ["fc=%s:vpn_clients" % RELEASE]
 
 
-def run_pb(text, fleet, forks=None, extra=None, path=None):
+def run_pb(text, fleet, forks=None, extra=None, path=None, cache_dir=None):
+    """One timed ansible-playbook run over ``fleet``; with ``cache_dir``, a jsonfile fact cache there."""
     ev = {"fleet": fleet, "user": USER}
     ev.update(extra or {})
-    return labbench.playbook(text, extra_vars=ev, forks=forks, timeout=1200, path=path)
+    return labbench.playbook(text, extra_vars=ev, forks=forks, timeout=1200, path=path,
+                             extra_env=fact_cache_env(cache_dir) if cache_dir else None)
 
 
 def check(rc, out, recs, what):
@@ -165,15 +167,12 @@ def revoke(fleet, forks, pinned=False, cache_dir=None):
     extra = {"revoke_users": [USER], "revoke_hosts": fleet, "revoke_become": False}
     if pinned:
         extra.update(PINNED)
-    ev = dict(extra, fleet=fleet, user=USER)
-    return labbench.playbook(None, extra_vars=ev, forks=forks, timeout=1200, path=REVOKE,
-                             extra_env=fact_cache_env(cache_dir) if cache_dir else None)
+    return run_pb(None, fleet, forks=forks, path=REVOKE, extra=extra, cache_dir=cache_dir)
 
 
 def fill_fact_cache(fleet, forks, cache_dir):
     shutil.rmtree(cache_dir, ignore_errors=True)
-    ev = {"fleet": fleet, "user": USER}
-    return labbench.playbook(GATHER, extra_vars=ev, forks=forks, timeout=1200, extra_env=fact_cache_env(cache_dir))
+    return run_pb(GATHER, fleet, forks=forks, cache_dir=cache_dir)
 
 
 def main(argv=None):

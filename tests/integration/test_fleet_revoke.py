@@ -342,10 +342,11 @@ def test_revoke_refuses_an_empty_request(fleet):
 O3_CN = "o3lab-client"   # the certificate of the lab's OpenVPN 3 profile lab-vpn (lab/provision/openvpn3.yml)
 
 
+O3_SOCKET = "/run/openvpn-server/o3lab.sock"   # the OpenVPN 2 server of the OpenVPN 3 sessions
+
+
 def o3_server_cns(lab, host):
-    """The common names the OpenVPN 2 server of the OpenVPN 3 sessions (o3lab) has connected."""
-    out = lab.run(host, "echo 'status 3' | socat -t 1 - UNIX-CONNECT:/run/openvpn-server/o3lab.sock").stdout
-    return [line.split("\t")[1] for line in out.splitlines() if line.startswith("CLIENT_LIST\t")]
+    return openvpn_common_names(lab, host, O3_SOCKET)
 
 
 def o3_start(lab, host):
